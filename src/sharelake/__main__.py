@@ -1,0 +1,3 @@
+from sharelake.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP layer only: parse, authorise, call a service, map errors, serialise."""

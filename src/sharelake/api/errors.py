@@ -1,0 +1,108 @@
+"""The one place where errors become HTTP answers: `{"error": {"code", "message"}}`."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sharelake.domain.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    SharelakeError,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: list[tuple[type[SharelakeError], int]] = [
+    (TooLarge, 413),
+    (Invalid, 400),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (RateLimited, 429),
+    (Unavailable, 503),
+]
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = orjson.dumps({"error": {"code": code, "message": message}})
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def status_of(exc: SharelakeError) -> int:
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+def from_domain(exc: SharelakeError) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="sharelake"'
+    elif isinstance(exc, Unavailable):
+        headers["Retry-After"] = "5"
+    return error_response(status_of(exc), exc.code, exc.message, headers or None)
+
+
+async def _domain(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SharelakeError)
+    return from_domain(exc)
+
+
+async def _validation(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    if any(p.get("type") == "json_invalid" for p in problems):
+        return error_response(400, "invalid_json", "the body is not valid JSON")
+    parts = []
+    for problem in problems[:5]:
+        where = ".".join(str(x) for x in problem.get("loc", ()) if x != "body")
+        parts.append(f"{where or 'body'}: {problem.get('msg', 'invalid')}")
+    return error_response(422, "invalid_schema", "; ".join(parts) or "the request does not match its schema")
+
+
+async def _http(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 404 and message == "Not Found":
+        message = "no such endpoint; see /docs for the API"
+    return error_response(exc.status_code, code, message, dict(exc.headers or {}) or None)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "the server failed on this request; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(SharelakeError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

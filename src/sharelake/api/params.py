@@ -1,0 +1,120 @@
+"""Query parameters of the share API, parsed the way Microshare clients send them.
+
+An empty parameter (`page=`, as Microshare's Postman collection sends) means its default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from sharelake.domain.clock import parse_instant
+from sharelake.domain.errors import Invalid
+from sharelake.services.shares import ListQuery, decode_cursor
+from sharelake.storage.records import SORTABLE, Filter, Page
+
+MAX_PER_PAGE = 10_000
+DEFAULT_PER_PAGE = 999
+_DATA_PATH = re.compile(r"data(?:\.[A-Za-z0-9_-]{1,64}){1,8}")
+_DEV_EUI = re.compile(r"[0-9A-Fa-f]{16}")
+
+
+def _get(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    return value.strip() if value is not None and value.strip() != "" else None
+
+
+def integer(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = _get(params, name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise Invalid(f"{name}={text[:40]!r} is not a whole number", code="invalid_parameter") from None
+    if not low <= value <= high:
+        raise Invalid(f"{name} must be between {low} and {high} (got {value})", code="invalid_parameter")
+    return value
+
+
+def boolean(params: Mapping[str, str], name: str, default: bool) -> bool:
+    text = _get(params, name)
+    if text is None:
+        return default
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise Invalid(f"{name} must be true or false (got {text[:40]!r})", code="invalid_parameter")
+
+
+def sort_keys(params: Mapping[str, str]) -> list[tuple[str, bool]]:
+    text = _get(params, "sort")
+    if text is None:
+        return [("tstamp", False)]
+    keys: list[tuple[str, bool]] = []
+    for part in text.split(","):
+        part = part.strip()
+        descending = part.startswith("-")
+        name = part.lstrip("-+").strip()
+        if name not in SORTABLE and not _DATA_PATH.fullmatch(name):
+            raise Invalid(
+                f"cannot sort by {name[:80]!r}: use {', '.join(sorted(SORTABLE))} or data.<field>[.<field>…], "
+                "comma-separated, '-' for descending",
+                code="invalid_parameter",
+            )
+        keys.append((name, descending))
+    if len(keys) > 8:
+        raise Invalid("at most 8 sort keys", code="invalid_parameter")
+    return keys
+
+
+def dev_eui(params: Mapping[str, str]) -> str | None:
+    text = _get(params, "devEui")
+    if text is None:
+        return None
+    cleaned = text.replace("-", "").replace(":", "")
+    if not _DEV_EUI.fullmatch(cleaned):
+        raise Invalid(f"devEui={text[:40]!r} is not 16 hex digits", code="invalid_parameter")
+    return cleaned.upper()
+
+
+def list_query(params: Mapping[str, str], rec_type: str, tags: list[str]) -> ListQuery:
+    per_page = integer(params, "perPage", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
+    page_number = integer(params, "page", 1, 1, 10_000_000)
+    sort = sort_keys(params)
+    keyset = len(sort) == 1 and sort[0][0] in ("tstamp", "createDate")
+    if keyset:
+        sort = [("tstamp", sort[0][1])]
+    cursor_text = _get(params, "cursor")
+    after = None
+    if cursor_text is not None:
+        if not keyset:
+            raise Invalid(
+                "cursor paging follows tstamp order: use it without sort, or with sort=-tstamp",
+                code="invalid_parameter",
+            )
+        after = decode_cursor(cursor_text)
+    t_from = _get(params, "from")
+    t_to = _get(params, "to")
+    flt = Filter(
+        rec_type=rec_type,
+        tags=tags,
+        dev_eui=dev_eui(params),
+        t_from=parse_instant(t_from, name="from") if t_from is not None else None,
+        t_to=parse_instant(t_to, name="to") if t_to is not None else None,
+    )
+    offset = 0 if after is not None else (page_number - 1) * per_page
+    return ListQuery(
+        flt=flt,
+        page=Page(sort=sort, limit=per_page, offset=offset, after=after),
+        page_number=page_number if after is None else 1,
+        details=boolean(params, "details", True),
+        cursor=keyset,
+        with_count=boolean(params, "count", True),
+    )
+
+
+def split_tags(path: str) -> list[str]:
+    return [t for t in path.split("/") if t != ""]

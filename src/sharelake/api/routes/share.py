@@ -1,0 +1,71 @@
+"""Reading and deleting records: `GET /share/...`, `DELETE /share/{recType}/{id}`.
+
+Writes (`POST /share/...`) are the hot path and live in `api/ingest.py` as plain Starlette routes.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sharelake.api import params
+from sharelake.api.deps import Caller, LakeDep
+from sharelake.domain.records import check_rec_type, check_tags
+from sharelake.storage.records import Filter
+
+router = APIRouter(tags=["share"])
+
+_LIST_DOC = {
+    "parameters": [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": desc}
+        for name, desc in [
+            ("details", "true (default): full records; false: name, url, id, tags, tstamp"),
+            ("page", "page number, from 1 (default 1)"),
+            ("perPage", "records per page (default 999, at most 10000)"),
+            ("sort", "comma list of fields, '-' for descending; data.<path> allowed (default tstamp)"),
+            ("from", "only records at or after this time (ISO-8601 or epoch ms, on tstamp)"),
+            ("to", "only records at or before this time (ISO-8601 or epoch ms, on tstamp)"),
+            ("devEui", "only uplinks of this device (16 hex digits, any case)"),
+            ("cursor", "continue after the page whose meta.next gave this cursor (keyset paging)"),
+            ("count", "false skips counting totalCount (faster over huge recTypes)"),
+        ]
+    ]
+}
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+@router.get("/share/{recType}", openapi_extra=_LIST_DOC, summary="List the records of a recType you may see")
+def list_records(recType: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+    check_rec_type(recType)
+    query = params.list_query(request.query_params, recType, [])
+    return _json(lake.shares.list(caller, query))
+
+
+@router.get(
+    "/share/{recType}/tags/{tags:path}",
+    openapi_extra=_LIST_DOC,
+    summary="Records carrying all these tags; tags/latest gives the newest record",
+)
+def list_tagged(recType: str, tags: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+    check_rec_type(recType)
+    tag_list = check_tags(params.split_tags(tags))
+    if tag_list == ["latest"]:
+        details = params.boolean(request.query_params, "details", True)
+        return _json(lake.shares.latest(caller, Filter(rec_type=recType), details=details))
+    query = params.list_query(request.query_params, recType, tag_list)
+    return _json(lake.shares.list(caller, query))
+
+
+@router.get("/share/{recType}/{id}", summary="One record")
+def get_record(recType: str, id: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+    details = params.boolean(request.query_params, "details", True)
+    return _json(lake.shares.get(caller, recType, id, details=details))
+
+
+@router.delete("/share/{recType}/{id}", summary="Delete one record")
+def delete_record(recType: str, id: str, caller: Caller, lake: LakeDep) -> Response:
+    return _json(lake.shares.delete(caller, recType, id))

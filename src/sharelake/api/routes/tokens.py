@@ -1,0 +1,48 @@
+"""Token listing and revocation: `/tokens`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import Row
+from starlette.responses import Response
+
+from sharelake.api.deps import Caller, LakeDep
+from sharelake.domain.clock import to_iso
+from sharelake.domain.records import envelope
+
+router = APIRouter(tags=["tokens"])
+
+
+def _iso(ms: int | None) -> str | None:
+    return to_iso(ms) if ms is not None else None
+
+
+def _obj(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "scope": row.scope,
+        "appid": row.app_id,
+        "createDate": to_iso(row.created_at),
+        "expires": _iso(row.expires_at),
+        "lastUsed": _iso(row.last_used_at),
+        "lastIp": row.last_ip,
+    }
+
+
+@router.get("/tokens", summary="List your live tokens (never their secrets)")
+def list_tokens(caller: Caller, lake: LakeDep) -> Response:
+    caller.require("TOKEN", "READ")
+    lake.tokens.flush_uses()
+    rows = lake.tokens.list_for(caller)
+    body = envelope([_obj(r) for r in rows], total_count=len(rows), per_page=max(len(rows), 1))
+    return Response(body, media_type="application/json")
+
+
+@router.delete("/tokens/{token_id}", summary="Revoke a token; it fails from the next request on")
+def revoke_token(token_id: str, caller: Caller, lake: LakeDep) -> Response:
+    caller.require("TOKEN", "DELETE")
+    row = lake.tokens.revoke(caller, token_id)
+    return Response(envelope([_obj(row)], total_count=1, paged=False), media_type="application/json")

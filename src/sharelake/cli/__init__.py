@@ -1,0 +1,1 @@
+"""The `sharelake` command: one module per command group."""

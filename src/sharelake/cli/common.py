@@ -1,0 +1,51 @@
+"""What every command shares: settings, the lake, and one clear line on error."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from sharelake.domain.errors import SharelakeError
+from sharelake.services.lake import Lake
+from sharelake.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SHARELAKE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise click.ClickException(f"invalid settings: {problems}") from None
+
+
+def open_lake() -> Lake:
+    return Lake(load_settings())
+
+
+def friendly(func: F) -> F:
+    """Turn domain errors into `Error: <message>` and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SharelakeError as exc:
+            raise click.ClickException(exc.message) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,26 @@
+"""Entry point: `sharelake <command>`."""
+
+from __future__ import annotations
+
+import click
+
+from sharelake import __version__
+from sharelake.cli.accounts import app, token, user
+from sharelake.cli.serve import serve, worker
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sharelake")
+def cli() -> None:
+    """sharelake: a self-hosted IoT data lake with a Microshare-compatible API.
+
+    Settings come from SHARELAKE_* environment variables (see docs/configuration.md).
+    """
+
+
+for command in (serve, worker, user, app, token):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,1 @@
+"""Use cases: domain rules combined with storage. No HTTP here."""

@@ -1,0 +1,191 @@
+"""Accounts: sign-up by e-mailed link, verification, password login with failure limits."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Engine, Row
+from sqlalchemy.exc import IntegrityError
+
+from sharelake.domain import accounts as rules
+from sharelake.domain.clock import now_ms
+from sharelake.domain.errors import Conflict, Invalid, RateLimited, Unauthenticated
+from sharelake.domain.secrets import hash_secret, new_secret, new_uuid
+from sharelake.services.mail import Mailer
+from sharelake.services.passwords import Passwords
+from sharelake.settings import Settings
+from sharelake.storage import throttle, users, verifications
+from sharelake.storage.engine import write_transaction
+
+log = logging.getLogger(__name__)
+
+BAD_CREDENTIALS = "username, password or client_id is wrong"
+
+
+class Accounts:
+    def __init__(self, engine: Engine, settings: Settings, passwords: Passwords, mailer: Mailer) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._passwords = passwords
+        self._mailer = mailer
+
+    # -- sign-up ------------------------------------------------------------------------------
+    def signup(self, email: str, org: str | None, base_url: str) -> str:
+        """Mail a single-use link that sets the password. The same answer whether or not the
+        account exists (for an existing account the link sets a new password)."""
+        email = rules.normalize_email(email)
+        org = rules.normalize_org(org) if org else rules.default_org(email)
+        secret = new_secret()
+        now = now_ms()
+        verification_id = new_uuid()
+        with write_transaction(self._engine) as conn:
+            existing = users.get_by_email(conn, email)
+            purpose = "reset" if existing is not None and existing.verified_at else "signup"
+            verifications.create(
+                conn,
+                verification_id=verification_id,
+                secret_hash=hash_secret(secret),
+                purpose=purpose,
+                email=email,
+                org=org,
+                created_at=now,
+                expires_at=now + self._settings.verify_ttl * 1000,
+            )
+        link = f"{(self._settings.public_url or base_url).rstrip('/')}/console/verify?token={secret}"
+        hours = max(1, self._settings.verify_ttl // 3600)
+        if purpose == "reset":
+            subject = "Set a new sharelake password"
+            intro = (
+                "Someone (hopefully you) asked to sign up with this address, which already has an account."
+            )
+        else:
+            subject = "Confirm your sharelake account"
+            intro = "Welcome to sharelake. Confirm this address and choose a password:"
+        body = (
+            f"{intro}\n\n{link}\n\n"
+            f"The link works once and expires in {hours} hour{'s' if hours != 1 else ''}.\n"
+            f'API clients can instead POST {{"token": "{secret}", "password": "..."}} to /auth/verify.\n\n'
+            "If you did not ask for this, ignore this mail: nothing changes without the link.\n"
+        )
+        try:
+            self._mailer.send(email, subject, body)
+        except Exception:
+            with write_transaction(self._engine) as conn:
+                verifications.delete(conn, verification_id)
+            raise
+        return email
+
+    def verify(self, secret: str, password: str) -> Row[Any]:
+        """Use an e-mailed link: create (or update) the account with this password."""
+        rules.check_password(password, min_length=self._settings.password_min_length)
+        now = now_ms()
+        with write_transaction(self._engine) as conn:
+            link = verifications.get_by_hash(conn, hash_secret(secret))
+            if link is None or link.used_at is not None or link.expires_at <= now:
+                raise Invalid(
+                    "this verification link is invalid, expired or already used; sign up again for a new one",
+                    code="invalid_verification",
+                )
+            if not verifications.consume(conn, link.id, now):
+                raise Invalid("this verification link was already used", code="invalid_verification")
+            password_hash = self._passwords.hash(password)
+            user = users.get_by_email(conn, link.email)
+            if user is None:
+                user_id = users.create(
+                    conn,
+                    email=link.email,
+                    org=link.org or rules.default_org(link.email),
+                    password_hash=password_hash,
+                    verified_at=now,
+                    created_at=now,
+                )
+            else:
+                user_id = user.id
+                users.update_fields(
+                    conn, user_id, password_hash=password_hash, verified_at=user.verified_at or now
+                )
+                throttle.clear(conn, f"acct:{link.email}")
+            row = users.get(conn, user_id)
+        assert row is not None
+        return row
+
+    # -- direct creation (CLI, tests) ---------------------------------------------------------
+    def create_user(self, email: str, password: str, org: str | None = None) -> Row[Any]:
+        email = rules.normalize_email(email)
+        org = rules.normalize_org(org) if org else rules.default_org(email)
+        rules.check_password(password, min_length=self._settings.password_min_length)
+        now = now_ms()
+        try:
+            with write_transaction(self._engine) as conn:
+                user_id = users.create(
+                    conn,
+                    email=email,
+                    org=org,
+                    password_hash=self._passwords.hash(password),
+                    verified_at=now,
+                    created_at=now,
+                )
+                row = users.get(conn, user_id)
+        except IntegrityError:
+            raise Conflict(f"an account for {email} exists already", code="account_exists") from None
+        assert row is not None
+        return row
+
+    def get_by_email(self, email: str) -> Row[Any] | None:
+        with self._engine.connect() as conn:
+            return users.get_by_email(conn, rules.normalize_email(email))
+
+    # -- login --------------------------------------------------------------------------------
+    def check_not_locked(self, email: str | None, ip: str | None) -> None:
+        """429 while an account or an IP is over its failed-login limit (even for right passwords)."""
+        now = now_ms()
+        window = self._settings.login_window * 1000
+        limits = []
+        if email:
+            limits.append((f"acct:{email.strip().lower()}", self._settings.login_max_failures_account))
+        if ip:
+            limits.append((f"ip:{ip}", self._settings.login_max_failures_ip))
+        with self._engine.connect() as conn:
+            for key, limit in limits:
+                failures, oldest = throttle.window(conn, key, now - window)
+                if failures >= limit and oldest is not None:
+                    retry = (oldest + window - now) // 1000 + 1
+                    raise RateLimited(
+                        f"too many failed attempts; try again in {retry} seconds",
+                        retry_after=retry,
+                        code="too_many_attempts",
+                    )
+
+    def record_failure(self, email: str | None, ip: str | None) -> None:
+        keys = []
+        if email:
+            keys.append(f"acct:{email.strip().lower()[:254]}")
+        if ip:
+            keys.append(f"ip:{ip}")
+        if keys:
+            with write_transaction(self._engine) as conn:
+                throttle.record(conn, keys, now_ms())
+
+    def login(self, email: str, password: str, ip: str | None) -> Row[Any]:
+        """The verified, enabled user with this e-mail and password; else Unauthenticated.
+
+        Takes the same time whether or not the account exists.
+        """
+        self.check_not_locked(email, ip)
+        try:
+            normalized = rules.normalize_email(email)
+        except Invalid:
+            normalized = None
+        user = None
+        if normalized is not None:
+            with self._engine.connect() as conn:
+                user = users.get_by_email(conn, normalized)
+        ok = self._passwords.verify(user.password_hash if user is not None else None, password)
+        if not ok or user is None or not user.verified_at or user.disabled:
+            self.record_failure(email, ip)
+            raise Unauthenticated(BAD_CREDENTIALS, code="invalid_credentials")
+        if self._passwords.needs_rehash(user.password_hash):
+            with write_transaction(self._engine) as conn:
+                users.update_fields(conn, user.id, password_hash=self._passwords.hash(password))
+        return user

@@ -1,0 +1,70 @@
+"""The lake: every service wired to one engine, one writer and one settings object."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from sharelake.services.accounts import Accounts
+from sharelake.services.apps import Apps
+from sharelake.services.mail import Mailer
+from sharelake.services.passwords import Passwords
+from sharelake.services.shares import Shares
+from sharelake.services.tokens import NOTIFY_CHANNEL, Tokens
+from sharelake.settings import Settings
+from sharelake.storage import kv
+from sharelake.storage.engine import migrate, open_engine, write_transaction
+from sharelake.storage.notify import Listener
+from sharelake.storage.writer import GroupWriter
+
+log = logging.getLogger(__name__)
+
+
+class Lake:
+    """Built from settings alone: opens (and migrates) the database, wires the services."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = open_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        migrate(self.engine)
+        with write_transaction(self.engine) as conn:
+            self.secret_key = settings.secret_key or kv.get_or_create(
+                conn, "secret_key", secrets.token_urlsafe(48)
+            )
+        self.writer = GroupWriter(self.engine, max_batch=settings.write_batch)
+        self.passwords = Passwords(
+            time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost
+        )
+        self.mailer = Mailer(
+            smtp_url=settings.smtp_url, sender=settings.mail_from, outbox=settings.mail_outbox
+        )
+        self.accounts = Accounts(self.engine, settings, self.passwords, self.mailer)
+        self.tokens = Tokens(self.engine, settings, self.accounts)
+        self.apps = Apps(self.engine, self.tokens)
+        self.shares = Shares(self.engine, self.writer, dedup_window=settings.dedup_window)
+        self._listener: Listener | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def start_listening(self) -> None:
+        """Hear other processes' revocations (PostgreSQL); a single SQLite process needs none."""
+        if self.is_postgres and self._listener is None:
+            self._listener = Listener(
+                self.engine,
+                {NOTIFY_CHANNEL: lambda payload: self.tokens.forget([payload])},
+                on_gap=self.tokens.forget_all,
+            )
+            self._listener.start()
+
+    def close(self) -> None:
+        self.writer.close()
+        try:
+            self.tokens.flush_uses()
+        except Exception:
+            log.exception("could not record the last token uses")
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        self.engine.dispose()

@@ -1,0 +1,333 @@
+"""The data lake: storing records (group-committed, de-duplicated) and reading back what a caller may see."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, text
+
+from sharelake import ingest
+from sharelake.domain import records as wire
+from sharelake.domain.clock import now_ms
+from sharelake.domain.errors import Invalid, NotFound
+from sharelake.domain.principal import Principal
+from sharelake.storage import records as store
+from sharelake.storage.engine import write_transaction
+from sharelake.storage.tables import record_tags, records
+from sharelake.storage.visibility import visible
+from sharelake.storage.writer import GroupWriter, WriteJob
+
+_LONG_INTEGER = re.compile(rb"\d{19,}")
+_EMPTY_TAGS = "[]"
+_NO_OWNERS = "[]"
+
+
+@dataclass(slots=True)
+class ListQuery:
+    """A parsed `GET /share/...`: what to read, how to page it, how much to show."""
+
+    flt: store.Filter
+    page: store.Page
+    page_number: int = 1
+    details: bool = True
+    cursor: bool = False  # answer with a `next` cursor (default or tstamp sorts only)
+    with_count: bool = True
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A frame already in this batch, so a duplicate in the same batch merges into it."""
+
+    row: dict[str, Any]
+    uplink: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _BatchFrames:
+    pending: dict[tuple[str, str, str], _Pending] = field(default_factory=dict)
+
+
+class Shares:
+    def __init__(self, engine: Engine, writer: GroupWriter, *, dedup_window: int) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._dedup_ms = dedup_window * 1000
+        self._is_pg = engine.dialect.name == "postgresql"
+
+    # -- writing ------------------------------------------------------------------------------
+    def prepare(
+        self,
+        principal: Principal,
+        rec_type: str,
+        body: bytes,
+        tags: Sequence[str],
+        ip: str | None,
+        query: Mapping[str, str],
+    ) -> WriteJob:
+        """Validate and turn a POST body into rows; nothing is written yet."""
+        principal.require("SHARE", "WRITE")
+        wire.check_rec_type(rec_type)
+        tag_list = wire.check_tags(tags)
+        items = parse_body(body)
+        now = now_ms()
+        tags_json = wire.compact_json(tag_list) if tag_list else _EMPTY_TAGS
+        rows: list[dict[str, Any]] = []
+        tag_rows: list[dict[str, Any]] = []
+        frames: list[tuple[int, str]] = []
+        for item in items:
+            data_json = wire.compact_json(item)
+            record_id = wire.new_id(now)
+            uplink = ingest.parse(item, query)
+            row = {
+                "id": record_id,
+                "rec_type": rec_type,
+                "owner_user": principal.email,
+                "owner_org": principal.org,
+                "owner_app": principal.app_id,
+                "owners": _NO_OWNERS,
+                "data": data_json,
+                "tags": tags_json,
+                "name": "",
+                "desc": "",
+                "checksum": wire.checksum(data_json),
+                "tstamp": now,
+                "updated": now,
+                "creator": principal.email,
+                "updater": principal.email,
+                "token_id": principal.token_id,
+                "remote_ip": ip,
+                "network": None,
+                "dev_eui": None,
+                "f_port": None,
+                "f_cnt": None,
+                "received_at": None,
+                "frame_key": None,
+                "uplink": None,
+            }
+            if uplink is not None:
+                key = uplink.frame_key()
+                row.update(
+                    network=uplink.network,
+                    dev_eui=uplink.dev_eui,
+                    f_port=uplink.f_port,
+                    f_cnt=uplink.f_cnt,
+                    received_at=uplink.received_at,
+                    frame_key=key,
+                    uplink=wire.compact_json(uplink.to_json()),
+                )
+                if key is not None:
+                    frames.append((len(rows), key))
+            rows.append(row)
+            tag_rows.extend({"record_id": record_id, "tag": t, "rec_type": rec_type} for t in tag_list)
+        job = WriteJob(rows={records: rows, record_tags: tag_rows})
+        if frames and self._dedup_ms:
+            job.before = self._deduplicate(frames, rows, tag_rows)
+        return job
+
+    async def commit(self, job: WriteJob) -> bytes:
+        """Write (group commit) and answer with the envelope of short objects, after the commit."""
+        replaced: dict[int, dict[str, Any]] | None = await self._writer.write(job)
+        return self.answer(job, replaced)
+
+    def commit_sync(self, job: WriteJob) -> bytes:
+        return self.answer(job, self._writer.write_sync(job))
+
+    @staticmethod
+    def answer(job: WriteJob, replaced: dict[int, dict[str, Any]] | None) -> bytes:
+        rows = job.rows[records]
+        objs: list[dict[str, Any]] = []
+        if replaced:
+            # The job's rows lost the duplicates; answer in the order the body gave.
+            kept = iter(rows)
+            total = len(rows) + len(replaced)
+            for index in range(total):
+                objs.append(replaced[index] if index in replaced else _short(next(kept)))
+        else:
+            objs = [_short(row) for row in rows]
+        return wire.envelope(objs, total_count=len(objs), paged=False)
+
+    def _deduplicate(
+        self, frames: list[tuple[int, str]], rows: list[dict[str, Any]], tag_rows: list[dict[str, Any]]
+    ) -> Any:
+        """A `before` step: drop rows whose frame is already stored (or earlier in this batch) and
+        merge their gateways into the first record. Returns {body index: short obj of the first}."""
+        window = self._dedup_ms
+
+        def before(conn: Connection, job: WriteJob, state: dict[str, Any]) -> dict[int, dict[str, Any]]:
+            batch: _BatchFrames = state.setdefault("frames", _BatchFrames())
+            replaced: dict[int, dict[str, Any]] = {}
+            drop: set[int] = set()
+            since = now_ms() - window
+            for index, key in frames:
+                row = rows[index]
+                slot = (row["owner_user"], row["rec_type"], key)
+                new_uplink = orjson.loads(row["uplink"])
+                pending = batch.pending.get(slot)
+                if pending is not None:
+                    _merge_gateways(pending.uplink, new_uplink)
+                    pending.row["uplink"] = wire.compact_json(pending.uplink)
+                    replaced[index] = _short(pending.row)
+                    drop.add(index)
+                    continue
+                if self._is_pg:
+                    # Serialise writers of the same frame across API processes until commit.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+                found = store.find_frame(conn, row["owner_user"], row["rec_type"], key, since)
+                if found is not None:
+                    stored = orjson.loads(found.uplink) if found.uplink else {}
+                    if _merge_gateways(stored, new_uplink):
+                        store.set_uplink(conn, found.id, wire.compact_json(stored))
+                    replaced[index] = wire.short(
+                        row["rec_type"], found.id, found.tstamp, orjson.Fragment(found.tags)
+                    )
+                    drop.add(index)
+                    continue
+                batch.pending[slot] = _Pending(row=row, uplink=new_uplink)
+            kept = [r for i, r in enumerate(rows) if i not in drop]
+            kept_ids = {r["id"] for r in kept}
+            job.rows = {records: kept, record_tags: [t for t in tag_rows if t["record_id"] in kept_ids]}
+            return replaced
+
+        return before
+
+    # -- reading ------------------------------------------------------------------------------
+    def list(self, principal: Principal, query: ListQuery) -> bytes:
+        principal.require("SHARE", "READ")
+        who = visible(principal.email, "Read")
+        page = query.page
+        fetch = store.Page(sort=page.sort, limit=page.limit + 1, offset=page.offset, after=page.after)
+        with self._engine.connect() as conn:
+            rows = store.list_(conn, who, query.flt, fetch)
+            more = len(rows) > page.limit
+            rows = rows[: page.limit]
+            if query.with_count:
+                total = store.count(conn, who, query.flt)
+            else:
+                total = page.offset + len(rows) + (1 if more else 0)
+        extra: dict[str, Any] = {}
+        if query.cursor:
+            extra["next"] = encode_cursor(rows[-1].tstamp, rows[-1].id) if more and rows else None
+        objs = [wire.full(r) for r in rows] if query.details else [wire.short_row(r) for r in rows]
+        return wire.envelope(
+            objs, total_count=total, page=query.page_number, per_page=page.limit, extra_meta=extra
+        )
+
+    def get(self, principal: Principal, rec_type: str, record_id: str, *, details: bool = True) -> bytes:
+        principal.require("SHARE", "READ")
+        wire.check_rec_type(rec_type)
+        row = None
+        if wire.is_record_id(record_id):
+            with self._engine.connect() as conn:
+                row = store.get(conn, visible(principal.email, "Read"), rec_type, record_id)
+        if row is None:
+            raise NotFound(
+                f"no record {record_id[:64]!r} of recType {rec_type!r} that you may see",
+                code="record_not_found",
+            )
+        obj = wire.full(row) if details else wire.short_row(row)
+        return wire.envelope([obj], total_count=1, per_page=1)
+
+    def latest(self, principal: Principal, flt: store.Filter, *, details: bool = True) -> bytes:
+        principal.require("SHARE", "READ")
+        with self._engine.connect() as conn:
+            row = store.latest(conn, visible(principal.email, "Read"), flt)
+        objs = [] if row is None else [wire.full(row) if details else wire.short_row(row)]
+        return wire.envelope(objs, total_count=len(objs), per_page=1)
+
+    def delete(self, principal: Principal, rec_type: str, record_id: str) -> bytes:
+        principal.require("SHARE", "DELETE")
+        wire.check_rec_type(rec_type)
+        row = None
+        if wire.is_record_id(record_id):
+            with write_transaction(self._engine) as conn:
+                row = store.get(conn, visible(principal.email, "Delete"), rec_type, record_id)
+                if row is not None:
+                    store.delete_ids(conn, [row.id])
+        if row is None:
+            raise NotFound(
+                f"no record {record_id[:64]!r} of recType {rec_type!r} that you may delete",
+                code="record_not_found",
+            )
+        return wire.envelope([wire.short_row(row)], total_count=1, paged=False)
+
+
+def _short(row: Mapping[str, Any]) -> dict[str, Any]:
+    return wire.short(row["rec_type"], row["id"], row["tstamp"], orjson.Fragment(row["tags"]), row["name"])
+
+
+def _merge_gateways(into: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Add `new`'s gateways that `into` lacks; True when something was added."""
+    known = into.setdefault("gateways", [])
+    seen = {g.get("id") for g in known if isinstance(g, dict)}
+    added = False
+    for gateway in new.get("gateways") or []:
+        if isinstance(gateway, dict) and gateway.get("id") not in seen:
+            known.append(gateway)
+            seen.add(gateway.get("id"))
+            added = True
+    return added
+
+
+def parse_body(body: bytes) -> list[dict[str, Any]]:
+    """The records a POST body holds: one JSON object, or an array of them."""
+    if not body.strip():
+        raise Invalid("the body is empty: send a JSON object (or an array of objects)", code="invalid_body")
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    if _LONG_INTEGER.search(body):
+        # orjson reads integers beyond 64 bits as floats; the standard parser keeps them exact.
+        value = json.loads(body, parse_constant=_no_constants)
+    if isinstance(value, dict):
+        items = [value]
+    elif isinstance(value, list):
+        if not value:
+            raise Invalid("the body is an empty array: nothing to store", code="invalid_body")
+        if not all(isinstance(item, dict) for item in value):
+            raise Invalid("every element of a JSON array body must be an object", code="invalid_body")
+        items = value
+    else:
+        raise Invalid("the body must be a JSON object (or an array of objects)", code="invalid_body")
+    if b"\\u0000" in body and any(_has_nul(item) for item in items):
+        raise Invalid("the body holds a NUL character (\\u0000), which cannot be stored", code="invalid_json")
+    return items
+
+
+def _no_constants(name: str) -> Any:
+    raise Invalid(f"{name} is not valid JSON", code="invalid_json")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def encode_cursor(tstamp: int, record_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{tstamp}:{record_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tstamp_text, _, record_id = raw.partition(":")
+        tstamp = int(tstamp_text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid(
+            "cursor is not one this server gave out; start again without it", code="invalid_cursor"
+        ) from None
+    if not wire.is_record_id(record_id) or tstamp < 0:
+        raise Invalid("cursor is not one this server gave out; start again without it", code="invalid_cursor")
+    return tstamp, record_id

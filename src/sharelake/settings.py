@@ -1,0 +1,92 @@
+"""One typed settings object, read from `SHARELAKE_*` environment variables; zero configuration needed."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every field is documented in docs/configuration.md (a test keeps the two in step)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHARELAKE_", extra="ignore")
+
+    env: Literal["development", "production"] = Field(
+        "development",
+        description="`production` refuses to start on insecure settings (no secret key, plain-HTTP public URL).",
+    )
+    database_url: str = Field(
+        "sqlite:///./sharelake.db",
+        description="SQLAlchemy URL: `sqlite:///path.db` (created and migrated on start) or `postgresql://…`.",
+    )
+    secret_key: str | None = Field(
+        None,
+        description="Signs console sessions. When unset, one is generated and kept in the database.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL used in e-mailed links (e.g. https://lake.example.com); else the request's own.",
+    )
+    smtp_url: str | None = Field(
+        None,
+        description="`smtp://[user:password@]host[:port]` (STARTTLS when offered) or `smtps://…`; "
+        "unset: mail goes to the log and to `mail_outbox`.",
+    )
+    mail_from: str = Field("sharelake <no-reply@localhost>", description="From: address of outgoing mail.")
+    mail_outbox: str = Field(
+        "./sharelake-outbox.mbox",
+        description="mbox file that receives mail when no SMTP server is configured.",
+    )
+    max_body: int = Field(
+        1024 * 1024, ge=1024, description="Largest accepted request body in bytes (413 above)."
+    )
+    bearer_ttl: int = Field(48 * 3600, ge=60, description="Lifetime of a password-grant token, in seconds.")
+    refresh_ttl: int = Field(30 * 24 * 3600, ge=60, description="Lifetime of a refresh token, in seconds.")
+    verify_ttl: int = Field(
+        24 * 3600, ge=60, description="Lifetime of an e-mailed verification link, in seconds."
+    )
+    password_min_length: int = Field(8, ge=1, description="Shortest password accepted.")
+    argon2_time_cost: int = Field(3, ge=1, description="Argon2id iterations.")
+    argon2_memory_cost: int = Field(65536, ge=8, description="Argon2id memory in KiB.")
+    login_max_failures_account: int = Field(
+        10, ge=1, description="Failed logins per account within `login_window` before 429."
+    )
+    login_max_failures_ip: int = Field(
+        100, ge=1, description="Failed logins per client IP within `login_window` before 429."
+    )
+    login_window: int = Field(15 * 60, ge=1, description="Window of the failed-login limits, in seconds.")
+    token_cache_ttl: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds a token lookup is cached in memory (revocation still applies at once).",
+    )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL",
+        description="SQLite `synchronous` pragma: FULL survives power loss, NORMAL only process crashes.",
+    )
+    write_batch: int = Field(512, ge=1, description="Most records committed in one group-commit transaction.")
+    dedup_window: int = Field(
+        300, ge=0, description="Seconds within which a repeated uplink frame is merged into the first record."
+    )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated proxy IPs whose X-Forwarded-For/-Proto headers are believed."
+    )
+    worker: bool = Field(True, description="Run the background worker inside `sharelake serve`.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError("database_url must be sqlite:///… or postgresql://…")
+        return value
+
+    def problems_for_production(self) -> list[str]:
+        """What makes these settings unsafe to serve the Internet with."""
+        problems = []
+        if not self.secret_key or len(self.secret_key) < 32:
+            problems.append("SHARELAKE_SECRET_KEY must be set (at least 32 characters)")
+        if not self.public_url or not self.public_url.startswith("https://"):
+            problems.append("SHARELAKE_PUBLIC_URL must be an https:// URL")
+        return problems

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core tables, one module per entity with the same verbs, engine and migrations."""

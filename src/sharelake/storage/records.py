@@ -1,0 +1,189 @@
+"""Records and their tags: the queries behind the share API.
+
+Every read takes a `visible` predicate from `storage.visibility`, the one place that says which
+records a caller may see, so lists, counts, gets and deletes cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from sharelake.storage.tables import record_tags, records
+from sharelake.storage.types import AnyRow
+
+# What a record read returns (everything the wire shape needs; not the dedup key).
+COLUMNS = [c for c in records.c if c.name != "frame_key"]
+
+SortKey = tuple[str, bool]  # (field, descending) — field is a column name or "data.a.b"
+
+_FIELD_COLUMNS = {
+    "tstamp": records.c.tstamp,
+    "createDate": records.c.tstamp,
+    "updateDate": records.c.updated,
+    "id": records.c.id,
+    "_id": records.c.id,
+    "name": records.c.name,
+    "desc": records.c.desc,
+    "recType": records.c.rec_type,
+    "creatorId": records.c.creator,
+    "updaterId": records.c.updater,
+    "devEui": records.c.dev_eui,
+    "fCnt": records.c.f_cnt,
+    "fPort": records.c.f_port,
+    "receivedAt": records.c.received_at,
+}
+SORTABLE = frozenset(_FIELD_COLUMNS)
+
+
+@dataclass(slots=True)
+class Filter:
+    """Which records a read is about, beyond visibility."""
+
+    rec_type: str | None = None
+    record_id: str | None = None
+    tags: Sequence[str] = ()
+    dev_eui: str | None = None
+    t_from: int | None = None
+    t_to: int | None = None
+
+
+@dataclass(slots=True)
+class Page:
+    sort: Sequence[SortKey] = field(default_factory=lambda: [("tstamp", False)])
+    limit: int = 999
+    offset: int = 0
+    after: tuple[int, str] | None = None  # keyset: (tstamp, id) of the last row seen
+
+
+def _where(visible: ColumnElement[bool], flt: Filter) -> list[ColumnElement[bool]]:
+    clauses = [visible]
+    if flt.rec_type is not None:
+        clauses.append(records.c.rec_type == flt.rec_type)
+    if flt.record_id is not None:
+        clauses.append(records.c.id == flt.record_id)
+    for tag in flt.tags:
+        tagged = select(record_tags.c.record_id).where(record_tags.c.tag == tag)
+        if flt.rec_type is not None:
+            tagged = tagged.where(record_tags.c.rec_type == flt.rec_type)
+        clauses.append(records.c.id.in_(tagged))
+    if flt.dev_eui is not None:
+        clauses.append(records.c.dev_eui == flt.dev_eui)
+    if flt.t_from is not None:
+        clauses.append(records.c.tstamp >= flt.t_from)
+    if flt.t_to is not None:
+        clauses.append(records.c.tstamp <= flt.t_to)
+    return clauses
+
+
+def _sort_expr(conn: Connection, name: str) -> ColumnElement[Any]:
+    if name in _FIELD_COLUMNS:
+        return _FIELD_COLUMNS[name]
+    keys = name.split(".")[1:]  # "data.a.b" → ["a", "b"]; validated by the caller
+    if conn.dialect.name == "postgresql":
+        # `json` has no ordering; jsonb orders numbers numerically and strings lexically.
+        return cast(func.json_extract_path(records.c.data, *keys), JSONB)
+    return func.json_extract(records.c.data, "$" + "".join(f'."{k}"' for k in keys))
+
+
+def _ordered(conn: Connection, query: Select[Any], page: Page) -> Select[Any]:
+    order = []
+    for name, descending in page.sort:
+        expr = _sort_expr(conn, name)
+        order.append(expr.desc() if descending else expr.asc())
+    last_desc = page.sort[-1][1] if page.sort else False
+    if not any(name in ("id", "_id") for name, _ in page.sort):
+        order.append(records.c.id.desc() if last_desc else records.c.id.asc())
+    return query.order_by(*order)
+
+
+def list_(conn: Connection, visible: ColumnElement[bool], flt: Filter, page: Page) -> list[Row[Any]]:
+    clauses = _where(visible, flt)
+    if page.after is not None:
+        tstamp, record_id = page.after
+        descending = page.sort[0][1]
+        if descending:
+            clauses.append(
+                or_(records.c.tstamp < tstamp, and_(records.c.tstamp == tstamp, records.c.id < record_id))
+            )
+        else:
+            clauses.append(
+                or_(records.c.tstamp > tstamp, and_(records.c.tstamp == tstamp, records.c.id > record_id))
+            )
+    query = _ordered(conn, select(*COLUMNS).where(*clauses), page).limit(page.limit)
+    if page.offset:
+        query = query.offset(page.offset)
+    return list(conn.execute(query))
+
+
+def count(conn: Connection, visible: ColumnElement[bool], flt: Filter) -> int:
+    query = select(func.count()).select_from(records).where(*_where(visible, flt))
+    return int(conn.execute(query).scalar_one())
+
+
+def get(conn: Connection, visible: ColumnElement[bool], rec_type: str, record_id: str) -> Row[Any] | None:
+    return conn.execute(
+        select(*COLUMNS).where(visible, records.c.rec_type == rec_type, records.c.id == record_id)
+    ).first()
+
+
+def latest(conn: Connection, visible: ColumnElement[bool], flt: Filter) -> Row[Any] | None:
+    query = (
+        select(*COLUMNS)
+        .where(*_where(visible, flt))
+        .order_by(records.c.tstamp.desc(), records.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).first()
+
+
+def delete_ids(conn: Connection, record_ids: Sequence[str]) -> int:
+    if not record_ids:
+        return 0
+    conn.execute(delete(record_tags).where(record_tags.c.record_id.in_(record_ids)))
+    return conn.execute(delete(records).where(records.c.id.in_(record_ids))).rowcount
+
+
+def find_frame(
+    conn: Connection, owner_user: str, rec_type: str, frame_key: str, since: int
+) -> AnyRow | None:
+    """The stored record of an uplink frame (for de-duplication), if it arrived at or after `since`."""
+    return conn.execute(
+        select(records.c.id, records.c.tstamp, records.c.tags, records.c.uplink).where(
+            records.c.owner_user == owner_user,
+            records.c.rec_type == rec_type,
+            records.c.frame_key == frame_key,
+            records.c.tstamp >= since,
+        )
+    ).first()
+
+
+def set_uplink(conn: Connection, record_id: str, uplink_json: str) -> None:
+    conn.execute(update(records).where(records.c.id == record_id).values(uplink=uplink_json))
+
+
+def rec_types(conn: Connection, visible: ColumnElement[bool]) -> list[Row[Any]]:
+    """(rec_type, count, last tstamp) of every recType the caller sees."""
+    query = (
+        select(records.c.rec_type, func.count().label("count"), func.max(records.c.tstamp).label("last"))
+        .where(visible)
+        .group_by(records.c.rec_type)
+        .order_by(records.c.rec_type)
+    )
+    return list(conn.execute(query))

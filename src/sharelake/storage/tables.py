@@ -1,0 +1,148 @@
+"""The schema. Times are integer epoch milliseconds (UTC); JSON documents are JSON text."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from sharelake.storage.types import JSONText
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+kv = Table(
+    "kv",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", Text),
+    Column("org", String(255), nullable=False),
+    Column("verified_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", Integer, nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("user_id", Integer, nullable=False, index=True),
+    Column("app_id", String(36), index=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Column("last_used_at", BigInteger),
+    Column("last_ip", String(64)),
+)
+
+verifications = Table(
+    "verifications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("purpose", String(16), nullable=False),
+    Column("email", String(254), nullable=False, index=True),
+    Column("org", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger),
+)
+
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_auth_failures_key_at", "key", "at"),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("rec_type", String(255), nullable=False),
+    Column("owner_user", String(254), nullable=False),
+    Column("owner_org", String(255), nullable=False),
+    Column("owner_app", String(36)),
+    Column("owners", JSONText, nullable=False),
+    Column("data", JSONText, nullable=False),
+    Column("tags", JSONText, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("desc", Text, nullable=False),
+    Column("checksum", String(80), nullable=False),
+    Column("tstamp", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("creator", String(254), nullable=False),
+    Column("updater", String(254), nullable=False),
+    Column("token_id", String(36)),
+    Column("remote_ip", String(64)),
+    # Normalised uplink, filled at ingest when the body is a known network-server format.
+    Column("network", String(32)),
+    Column("dev_eui", String(16)),
+    Column("f_port", Integer),
+    Column("f_cnt", BigInteger),
+    Column("received_at", BigInteger),
+    Column("frame_key", String(64)),
+    Column("uplink", JSONText),
+    Index("ix_records_owner_type_time", "owner_user", "rec_type", "tstamp", "id"),
+    Index(
+        "ix_records_dev_eui_received",
+        "dev_eui",
+        "received_at",
+        sqlite_where=text("dev_eui IS NOT NULL"),
+        postgresql_where=text("dev_eui IS NOT NULL"),
+    ),
+    Index(
+        "ix_records_frame",
+        "owner_user",
+        "rec_type",
+        "frame_key",
+        sqlite_where=text("frame_key IS NOT NULL"),
+        postgresql_where=text("frame_key IS NOT NULL"),
+    ),
+)
+
+record_tags = Table(
+    "record_tags",
+    metadata,
+    Column("record_id", String(24), primary_key=True),
+    Column("tag", String(255), primary_key=True),
+    Column("rec_type", String(255), nullable=False),
+    Index("ix_record_tags_type_tag", "rec_type", "tag", "record_id"),
+)

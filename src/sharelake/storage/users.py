@@ -1,0 +1,47 @@
+"""Users: one row per account; e-mails are stored lower-cased."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+
+from sharelake.storage.tables import users
+
+
+def create(
+    conn: Connection,
+    *,
+    email: str,
+    org: str,
+    password_hash: str | None,
+    verified_at: int | None,
+    created_at: int,
+) -> int:
+    result = conn.execute(
+        insert(users).values(
+            email=email,
+            org=org,
+            password_hash=password_hash,
+            verified_at=verified_at,
+            created_at=created_at,
+            disabled=False,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def get(conn: Connection, user_id: int) -> Row[Any] | None:
+    return conn.execute(select(users).where(users.c.id == user_id)).first()
+
+
+def get_by_email(conn: Connection, email: str) -> Row[Any] | None:
+    return conn.execute(select(users).where(users.c.email == email)).first()
+
+
+def update_fields(conn: Connection, user_id: int, **values: Any) -> None:
+    conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(users)).scalar_one())

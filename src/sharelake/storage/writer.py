@@ -1,0 +1,184 @@
+"""Group commit: concurrent writers share one transaction, and each hears back after the commit.
+
+One thread owns the write connection. Requests queue a `WriteJob`; the thread drains whatever is
+waiting (up to `max_batch` jobs), writes it all in one transaction with one `executemany` per table,
+commits, then wakes every waiter. A job is acknowledged only after its commit, so an answered
+request is durable; if a batch fails, its jobs are retried one by one so one bad job cannot sink
+the others, and a failed job raises in its own caller only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from sharelake.domain.errors import Unavailable
+from sharelake.storage.engine import write_transaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class WriteJob:
+    """Rows to insert, per table, plus an optional step run inside the transaction first.
+
+    `before(conn, job, state)` may replace `job.rows` (e.g. drop a duplicate) and returns the job's
+    result; `state` is shared by the jobs of one batch. It must be safe to run again: a failed
+    batch is retried job by job.
+    """
+
+    rows: dict[Table, list[dict[str, Any]]]
+    before: Callable[[Connection, WriteJob, dict[str, Any]], Any] | None = None
+    result: Any = None
+    error: BaseException | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _future: asyncio.Future[Any] | None = None
+    _done: threading.Event | None = field(default=None)
+
+
+_STOP = object()
+
+
+class GroupWriter:
+    def __init__(self, engine: Engine, *, max_batch: int = 512) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.after_commit: list[Callable[[list[WriteJob]], None]] = []
+
+    # -- submitting ---------------------------------------------------------------------------
+    async def write(self, job: WriteJob) -> Any:
+        loop = asyncio.get_running_loop()
+        job._loop = loop
+        job._future = loop.create_future()
+        self._submit(job)
+        return await job._future
+
+    def write_sync(self, job: WriteJob) -> Any:
+        job._done = threading.Event()
+        self._submit(job)
+        job._done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _submit(self, job: WriteJob) -> None:
+        if self._thread is None:
+            self._start()
+        if self._closed:
+            raise Unavailable("the server is shutting down; retry shortly", code="shutting_down")
+        self._queue.put(job)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sharelake-writer", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        """Finish every queued job, then stop the thread."""
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    # -- the writer thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            item = self._queue.get()
+            batch: list[WriteJob] = []
+            if item is _STOP:
+                stop = True
+            else:
+                batch.append(item)
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    continue
+                batch.append(item)
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[WriteJob]) -> None:
+        try:
+            with write_transaction(self._engine) as conn:
+                self._apply(conn, batch)
+        except Exception as exc:
+            if len(batch) > 1:
+                log.warning("group commit of %d jobs failed (%s); retrying them one by one", len(batch), exc)
+                for job in batch:
+                    job.result = None
+                    self._commit([job])
+                return
+            job = batch[0]
+            log.error("write failed: %s", exc)
+            job.error = (
+                Unavailable(
+                    "storage is unavailable; nothing was stored, retry later", code="storage_unavailable"
+                )
+                if isinstance(exc, SQLAlchemyError)
+                else exc
+            )
+        else:
+            for hook in self.after_commit:
+                try:
+                    hook(batch)
+                except Exception:
+                    log.exception("after-commit hook failed")
+        self._wake(batch)
+
+    @staticmethod
+    def _apply(conn: Connection, batch: list[WriteJob]) -> None:
+        merged: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        state: dict[str, Any] = {}
+        for job in batch:
+            if job.before is not None:
+                job.result = job.before(conn, job, state)
+            for table, rows in job.rows.items():
+                merged[table].extend(rows)
+        for table, rows in merged.items():
+            if rows:
+                conn.execute(table.insert(), rows)
+
+    @staticmethod
+    def _wake(batch: list[WriteJob]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[WriteJob]] = defaultdict(list)
+        for job in batch:
+            if job._loop is not None:
+                by_loop[job._loop].append(job)
+            elif job._done is not None:
+                job._done.set()
+        for loop, jobs in by_loop.items():
+            # A closed loop means nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, jobs)
+
+
+def _resolve(jobs: list[WriteJob]) -> None:
+    for job in jobs:
+        future = job._future
+        if future is None or future.done():
+            continue
+        if job.error is not None:
+            future.set_exception(job.error)
+        else:
+            future.set_result(job.result)
