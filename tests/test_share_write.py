@@ -175,3 +175,20 @@ def test_bad_tag_is_400(tenant: Tenant) -> None:
     response = tenant.client.post("/share/io.test/tags/" + "t" * 300, json={"a": 1}, headers=tenant.headers)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_tag"
+
+
+def test_anything_after_a_path_token_is_ignored(tenant: Tenant) -> None:
+    # Kerlink's WMC appends /dataUp to the push URL it is given.
+    pipe = tenant.pipe_token()
+    response = tenant.client.post(f"/share/io.kerlink/token/{pipe}/dataUp", json={"n": 1})
+    assert response.status_code == 200
+    assert response.json()["objs"][0]["tags"] == []
+
+
+def test_url_encoded_tags_and_rec_type_path(tenant: Tenant) -> None:
+    response = tenant.client.post(
+        "/share/io.test/tags/floor%201/r%C3%A9ception", json={"n": 1}, headers=tenant.headers
+    )
+    assert response.status_code == 200
+    assert response.json()["objs"][0]["tags"] == ["floor 1", "réception"]
+    assert tenant.get("/share/io.test/tags/floor%201").json()["meta"]["totalCount"] == 1

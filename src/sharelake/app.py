@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from sharelake import __version__
-from sharelake.api import errors, ingest, openapi
+from sharelake.api import errors, openapi
+from sharelake.api.ingest import IngestDoor
 from sharelake.api.limits import BodyLimit
 from sharelake.api.routes import apps, auth, health, share, tokens
 from sharelake.console import routes as console
@@ -54,7 +56,7 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(lake.close)
 
-    app = FastAPI(
+    app = SharelakeApp(
         title="sharelake",
         version=__version__,
         description=DESCRIPTION,
@@ -65,8 +67,6 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
     app.state.lake = lake
     app.state.trusted_proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
     errors.install(app)
-    # The write routes go first: they are the hot path, and matched before FastAPI's routes.
-    app.router.routes[0:0] = ingest.routes
     for module in (auth, apps, tokens, share, health):
         app.include_router(module.router)
     app.include_router(console.router)
@@ -85,7 +85,20 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
 
     openapi.install(app)
     app.add_middleware(BodyLimit, max_body=settings.max_body)
+    app.door = IngestDoor(app.dispatch, lake, app.state.trusted_proxies)
     return app
+
+
+class SharelakeApp(FastAPI):
+    """FastAPI, with the write path answered at the door (before FastAPI's middleware stack)."""
+
+    door: IngestDoor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.door(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 async def _flush_token_uses(lake: Lake, stop: asyncio.Event, every: float = 5.0) -> None:

@@ -1,50 +1,154 @@
-"""The hot path: `POST /share/{recType}[/tags/…|/token/…]` as plain Starlette routes.
+"""The hot path: `POST /share/{recType}[/tags/…|/token/…]`, answered before FastAPI is entered.
 
-FastAPI's request machinery costs about half the budget of a small POST, so writes skip it:
-authenticate from the token cache, read and parse the body, queue one group-commit job and answer
-after the commit. The routes are described in the OpenAPI schema by `api/openapi.py`.
+A small ASGI front door recognises the write paths and handles them itself: authenticate from the
+token cache, read the body (within the size limit), parse, queue one group-commit job and answer
+after the commit. FastAPI's middleware stack and dependency machinery cost more than the write
+itself on a small POST, so every other request — and only those — goes on to FastAPI. The write
+routes are described in the OpenAPI schema by `api/openapi.py`.
 """
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+import logging
+from collections.abc import Mapping
+from urllib.parse import unquote_to_bytes
 
-from sharelake.api.deps import authenticate, client_ip, get_lake
-from sharelake.api.params import split_tags
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sharelake.api.errors import error_response, from_domain
+from sharelake.domain.errors import Invalid, SharelakeError, TooLarge, Unauthenticated
+from sharelake.services.lake import Lake
+
+log = logging.getLogger(__name__)
 
 # Bodies above this are prepared in a worker thread so a large batch cannot stall the event loop.
 _INLINE_BODY = 64 * 1024
+_NO_QUERY: Mapping[str, str] = {}
+_HEADERS = [(b"content-type", b"application/json")]
 
 
-async def _store(request: Request, tags: list[str], secret: str | None = None) -> Response:
-    lake = get_lake(request)
-    principal = await authenticate(request, secret)
-    body = await request.body()
-    args = (principal, request.path_params["recType"], body, tags, client_ip(request), request.query_params)
-    if len(body) > _INLINE_BODY:
-        job = await run_in_threadpool(lake.shares.prepare, *args)
-    else:
-        job = lake.shares.prepare(*args)
-    return Response(await lake.shares.commit(job), media_type="application/json")
+def match(path: str) -> tuple[str, list[str], str | None] | None:
+    """`/share/{recType}`, `/share/{recType}/tags/{t1}/{t2}…`, `/share/{recType}/token/{token}[/…]`
+    → (recType, tags, token in the path), still percent-encoded; None for any other path."""
+    parts = path.split("/")  # ["", "share", recType, ...]
+    if len(parts) < 3 or parts[1] != "share" or not parts[2]:
+        return None
+    if len(parts) == 3:
+        return parts[2], [], None
+    if parts[3] == "tags" and len(parts) > 4:
+        return parts[2], [t for t in parts[4:] if t], None
+    # Anything after the token is ignored: Kerlink's WMC appends `/dataUp` to the URL it is given.
+    if parts[3] == "token" and len(parts) > 4 and parts[4]:
+        return parts[2], [], parts[4]
+    return None
 
 
-async def post_share(request: Request) -> Response:
-    return await _store(request, [])
+class IngestDoor:
+    """ASGI middleware: POSTs to the share write paths are stored here, the rest pass through."""
+
+    def __init__(self, app: ASGIApp, lake: Lake, trusted_proxies: frozenset[str]) -> None:
+        self.app = app
+        self.lake = lake
+        self.max_body = lake.settings.max_body
+        self.trusted = trusted_proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            # The raw path, so that an encoded "/" (%2F) inside a tag stays inside it.
+            raw = scope.get("raw_path")
+            target = match(raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"])
+            if target is not None:
+                try:
+                    body = await self._store(scope, receive, *target)
+                except SharelakeError as exc:
+                    response = from_domain(exc)
+                except Exception:
+                    log.exception("unhandled error while storing a record")
+                    response = error_response(
+                        500, "internal_error", "the server failed on this request; it has been logged"
+                    )
+                else:
+                    await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _store(
+        self, scope: Scope, receive: Receive, rec_type: str, tags: list[str], secret: str | None
+    ) -> bytes:
+        authorization = forwarded = None
+        declared = -1
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                declared = int(value) if value.isdigit() else -1
+            elif name == b"x-forwarded-for":
+                forwarded = value
+        if declared > self.max_body:
+            raise TooLarge(f"the body is larger than this server's limit of {self.max_body} bytes")
+        client = scope.get("client")
+        ip = client[0] if client else None
+        if forwarded is not None and ip in self.trusted:
+            ip = forwarded.decode("latin-1").split(",")[0].strip()[:64] or ip
+        if secret is None:
+            secret = _token(authorization)
+        tokens = self.lake.tokens
+        principal = tokens.cached(secret, ip)
+        if principal is None:
+            principal = await run_in_threadpool(tokens.authenticate, secret, ip)
+        body = await self._body(receive)
+        query = QueryParams(scope["query_string"]) if scope["query_string"] else _NO_QUERY
+        shares = self.lake.shares
+        args = (principal, _segment(rec_type), body, [_segment(t) for t in tags], ip, query)
+        job = (
+            await run_in_threadpool(shares.prepare, *args)
+            if len(body) > _INLINE_BODY
+            else shares.prepare(*args)
+        )
+        return await shares.commit(job)
+
+    async def _body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise TooLarge(
+                    "the client went away before sending the whole body", code="client_disconnected"
+                )
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise TooLarge(f"the body is larger than this server's limit of {self.max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def post_share_tagged(request: Request) -> Response:
-    return await _store(request, split_tags(request.path_params["tags"]))
+def _segment(text: str) -> str:
+    """One path segment, percent-decoded as UTF-8."""
+    try:
+        return unquote_to_bytes(text.encode("latin-1")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid("the path is not UTF-8", code="invalid_path") from None
 
 
-async def post_share_token(request: Request) -> Response:
-    return await _store(request, [], secret=request.path_params["token"])
-
-
-routes = [
-    Route("/share/{recType}", post_share, methods=["POST"]),
-    Route("/share/{recType}/tags/{tags:path}", post_share_tagged, methods=["POST"]),
-    Route("/share/{recType}/token/{token}", post_share_token, methods=["POST"]),
-]
+def _token(header: bytes | None) -> str:
+    """`Authorization: Bearer <t>` or a bare `Authorization: <t>` (The Things Stack's webhook form)."""
+    if not header:
+        raise Unauthenticated(
+            "no token: send Authorization: Bearer <token> (get one from POST /oauth2/token)",
+            code="missing_token",
+        )
+    text = header.decode("latin-1").strip()
+    scheme, _, rest = text.partition(" ")
+    if not rest:
+        return scheme
+    if scheme.lower() != "bearer":
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'", code="invalid_token")
+    return rest.strip()

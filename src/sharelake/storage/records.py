@@ -160,9 +160,7 @@ def delete_ids(conn: Connection, record_ids: Sequence[str]) -> int:
     return conn.execute(delete(records).where(records.c.id.in_(record_ids))).rowcount
 
 
-def find_frame(
-    conn: Connection, owner_user: str, rec_type: str, frame_key: str, since: int
-) -> AnyRow | None:
+def find_frame(conn: Connection, owner_user: str, rec_type: str, frame_key: str, since: int) -> AnyRow | None:
     """The stored record of an uplink frame (for de-duplication), if it arrived at or after `since`."""
     return conn.execute(
         select(records.c.id, records.c.tstamp, records.c.tags, records.c.uplink).where(
