@@ -42,6 +42,20 @@ class ListQuery:
 
 
 @dataclass(slots=True)
+class RecordPage:
+    rows: list[Any]  # storage rows; `domain.records.full(row)` gives the wire form
+    total: int
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecTypeSummary:
+    rec_type: str
+    count: int
+    last: int  # epoch ms of the newest record
+
+
+@dataclass(slots=True)
 class _Pending:
     """A frame already in this batch, so a duplicate in the same batch merges into it."""
 
@@ -198,7 +212,8 @@ class Shares:
         return before
 
     # -- reading ------------------------------------------------------------------------------
-    def list(self, principal: Principal, query: ListQuery) -> bytes:
+    def page(self, principal: Principal, query: ListQuery) -> RecordPage:
+        """The rows of one page, the count, and the cursor of the next page (None at the end)."""
         principal.require("SHARE", "READ")
         who = visible(principal.email, "Read")
         page = query.page
@@ -211,13 +226,25 @@ class Shares:
                 total = store.count(conn, who, query.flt)
             else:
                 total = page.offset + len(rows) + (1 if more else 0)
-        extra: dict[str, Any] = {}
-        if query.cursor:
-            extra["next"] = encode_cursor(rows[-1].tstamp, rows[-1].id) if more and rows else None
+        after = encode_cursor(rows[-1].tstamp, rows[-1].id) if query.cursor and more and rows else None
+        return RecordPage(rows=rows, total=total, next_cursor=after)
+
+    def list_json(self, principal: Principal, query: ListQuery) -> bytes:
+        """A page in Microshare's envelope; `meta.next` continues it when the order allows keyset paging."""
+        result = self.page(principal, query)
+        rows = result.rows
+        extra: dict[str, Any] = {"next": result.next_cursor} if query.cursor else {}
         objs = [wire.full(r) for r in rows] if query.details else [wire.short_row(r) for r in rows]
         return wire.envelope(
-            objs, total_count=total, page=query.page_number, per_page=page.limit, extra_meta=extra
+            objs, total_count=result.total, page=query.page_number, per_page=query.page.limit, extra_meta=extra
         )
+
+    def rec_types(self, principal: Principal) -> list[RecTypeSummary]:
+        """Every recType the caller sees, with its record count and last activity."""
+        principal.require("SHARE", "READ")
+        with self._engine.connect() as conn:
+            rows = store.rec_types(conn, visible(principal.email, "Read"))
+        return [RecTypeSummary(rec_type=r.rec_type, count=int(r.n), last=int(r.last)) for r in rows]
 
     def get(self, principal: Principal, rec_type: str, record_id: str, *, details: bool = True) -> bytes:
         principal.require("SHARE", "READ")

@@ -179,7 +179,7 @@ def set_uplink(conn: Connection, record_id: str, uplink_json: str) -> None:
 def rec_types(conn: Connection, visible: ColumnElement[bool]) -> list[Row[Any]]:
     """(rec_type, count, last tstamp) of every recType the caller sees."""
     query = (
-        select(records.c.rec_type, func.count().label("count"), func.max(records.c.tstamp).label("last"))
+        select(records.c.rec_type, func.count().label("n"), func.max(records.c.tstamp).label("last"))
         .where(visible)
         .group_by(records.c.rec_type)
         .order_by(records.c.rec_type)

@@ -42,7 +42,7 @@ def _json(body: bytes) -> Response:
 def list_records(recType: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
     check_rec_type(recType)
     query = params.list_query(request.query_params, recType, [])
-    return _json(lake.shares.list(caller, query))
+    return _json(lake.shares.list_json(caller, query))
 
 
 @router.get(
@@ -57,7 +57,7 @@ def list_tagged(recType: str, tags: str, request: Request, caller: Caller, lake:
         details = params.boolean(request.query_params, "details", True)
         return _json(lake.shares.latest(caller, Filter(rec_type=recType), details=details))
     query = params.list_query(request.query_params, recType, tag_list)
-    return _json(lake.shares.list(caller, query))
+    return _json(lake.shares.list_json(caller, query))
 
 
 @router.get("/share/{recType}/{id}", summary="One record")
