@@ -115,7 +115,7 @@ class Tokens:
         return app
 
     def _issue(
-        self, user: Row[Any], app_id: str, kind: str, granted: tuple[scopes.Scope, ...], *, refresh: bool
+        self, user: Row[Any], app_id: str | None, kind: str, granted: tuple[scopes.Scope, ...], *, refresh: bool
     ) -> dict[str, Any]:
         now = now_ms()
         secret = new_secret()
@@ -171,6 +171,11 @@ class Tokens:
         return self._issue(
             user, app_id, kind, scopes.PIPE if kind == "pipe" else granted, refresh=kind == "bearer"
         )
+
+    def open_session(self, user: Row[Any]) -> dict[str, Any]:
+        """A console session: a bearer token with no API key and no refresh token. Logging out
+        revokes it like any other token (GET /tokens lists it with `appid: null`)."""
+        return self._issue(user, None, "bearer", scopes.ALL_ALL, refresh=False)
 
     # -- authentication -----------------------------------------------------------------------
     def cached(self, secret: str, ip: str | None) -> Principal | None:
@@ -240,6 +245,16 @@ class Tokens:
     def list_for(self, principal: Principal) -> list[Row[Any]]:
         with self._engine.connect() as conn:
             return store.list_for_user(conn, principal.user_id, now_ms())
+
+    def revoke_secret(self, secret: str) -> None:
+        """Revoke the token with this secret (a console logout); unknown secrets are ignored."""
+        key = hash_secret(secret)
+        with write_transaction(self._engine) as conn:
+            row = store.get_by_hash(conn, key)
+            if row is not None and row.revoked_at is None:
+                store.revoke(conn, row.id, now_ms())
+                self.announce(conn, [key])
+        self.forget([key])
 
     def revoke(self, principal: Principal, token_id: str) -> Row[Any]:
         with write_transaction(self._engine) as conn:
