@@ -165,3 +165,44 @@ def test_user_org_defaults_from_the_email_domain(lake: Lake) -> None:
     assert lake.accounts.create_user("me@acme.com", PASSWORD).org == "com.acme"
     assert lake.accounts.create_user("x@lab.acme.co.uk", PASSWORD).org == "uk.co.acme.lab"
     assert lake.accounts.create_user("y@acme.com", PASSWORD, "io.acme.test").org == "io.acme.test"
+
+
+def test_org_admin_invites_and_the_invitee_joins(mail_client: tuple[TestClient, Inbox]) -> None:
+    client, inbox = mail_client
+    lake: Lake = client.app.state.lake  # type: ignore[attr-defined]
+    admin = lake.accounts.create_user("boss@acme.com", PASSWORD, "com.acme")
+    member = lake.accounts.create_user("worker@acme.com", PASSWORD, "com.acme")
+    assert (admin.role, member.role) == ("admin", "member")
+    outsider = lake.accounts.create_user("x@elsewhere.org", PASSWORD)
+
+    def token(user_id: int, email: str) -> dict[str, str]:
+        app = lake.apps.create(user_id, "k")
+        params = {"username": email, "password": PASSWORD, "client_id": app.id, "grant_type": "password"}
+        return {
+            "Authorization": f"Bearer {client.post('/oauth2/token', params=params).json()['access_token']}"
+        }
+
+    as_admin, as_member = token(admin.id, admin.email), token(member.id, member.email)
+    refused = client.post("/orgs/com.acme/invite", json={"email": "new@gmail.example"}, headers=as_member)
+    assert refused.status_code == 403
+    assert (
+        client.post("/orgs/org.other/invite", json={"email": "n@x.example"}, headers=as_admin).status_code
+        == 403
+    )
+    assert inbox.messages == []
+
+    for email in ("new@gmail.example", outsider.email):
+        sent = client.post("/orgs/com.acme/invite", json={"email": email}, headers=as_admin)
+        assert sent.status_code == 200
+        assert (
+            client.post(
+                "/auth/verify", json={"token": inbox.last_link_token(), "password": PASSWORD}
+            ).status_code
+            == 200
+        )
+    newcomer = lake.accounts.get_by_email("new@gmail.example")
+    moved = lake.accounts.get_by_email(outsider.email)
+    assert newcomer is not None
+    assert moved is not None
+    assert (newcomer.org, newcomer.role) == ("com.acme", "member")
+    assert (moved.org, moved.role) == ("com.acme", "member")

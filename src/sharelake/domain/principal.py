@@ -19,6 +19,7 @@ class Principal:
     org: str
     app_id: str | None
     expires_at: int | None
+    role: str = "member"
 
     def require(self, resource: str, operation: str) -> None:
         if not scope_rules.allows(self.scopes, resource, operation):

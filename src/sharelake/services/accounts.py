@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from sharelake.domain import accounts as rules
 from sharelake.domain.clock import now_ms
-from sharelake.domain.errors import Conflict, Invalid, RateLimited, Unauthenticated
+from sharelake.domain.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthenticated
+from sharelake.domain.principal import Principal
 from sharelake.domain.secrets import hash_secret, new_secret, new_uuid
 from sharelake.services.mail import Mailer
 from sharelake.services.passwords import Passwords
@@ -36,12 +37,39 @@ class Accounts:
         account exists (for an existing account the link sets a new password)."""
         email = rules.normalize_email(email)
         org = rules.normalize_org(org) if org else rules.default_org(email)
+        with self._engine.connect() as conn:
+            existing = users.get_by_email(conn, email)
+        if existing is not None and existing.verified_at:
+            purpose, subject = "reset", "Set a new sharelake password"
+            intro = (
+                "Someone (hopefully you) asked to sign up with this address, which already has an account."
+            )
+        else:
+            purpose, subject = "signup", "Confirm your sharelake account"
+            intro = "Welcome to sharelake. Confirm this address and choose a password:"
+        self._mail_link(email, org, purpose, base_url, subject, intro)
+        return email
+
+    def invite(self, principal: Principal, org: str, email: str, base_url: str) -> str:
+        """An org admin mails someone a link that joins them to the org (creating their account if
+        needed). The link works like a sign-up link."""
+        org = rules.normalize_org(org)
+        if principal.org != org or principal.role != "admin":
+            raise Forbidden(f"only an admin of {org} may invite into it", code="not_org_admin")
+        email = rules.normalize_email(email)
+        intro = (
+            f"{principal.email} invites you to join the organisation {org} on sharelake. Accept by choosing "
+            "your password (if you already have an account, accepting moves it into this organisation):"
+        )
+        self._mail_link(email, org, "invite", base_url, f"Join {org} on sharelake", intro)
+        return email
+
+    def _mail_link(self, email: str, org: str, purpose: str, base_url: str, subject: str, intro: str) -> None:
+        """Store a single-use, expiring link and mail it; if the mail cannot go, the link is deleted."""
         secret = new_secret()
         now = now_ms()
         verification_id = new_uuid()
         with write_transaction(self._engine) as conn:
-            existing = users.get_by_email(conn, email)
-            purpose = "reset" if existing is not None and existing.verified_at else "signup"
             verifications.create(
                 conn,
                 verification_id=verification_id,
@@ -54,14 +82,6 @@ class Accounts:
             )
         link = f"{(self._settings.public_url or base_url).rstrip('/')}/console/verify?token={secret}"
         hours = max(1, self._settings.verify_ttl // 3600)
-        if purpose == "reset":
-            subject = "Set a new sharelake password"
-            intro = (
-                "Someone (hopefully you) asked to sign up with this address, which already has an account."
-            )
-        else:
-            subject = "Confirm your sharelake account"
-            intro = "Welcome to sharelake. Confirm this address and choose a password:"
         body = (
             f"{intro}\n\n{link}\n\n"
             f"The link works once and expires in {hours} hour{'s' if hours != 1 else ''}.\n"
@@ -74,7 +94,6 @@ class Accounts:
             with write_transaction(self._engine) as conn:
                 verifications.delete(conn, verification_id)
             raise
-        return email
 
     def verify(self, secret: str, password: str) -> Row[Any]:
         """Use an e-mailed link: create (or update) the account with this password."""
@@ -91,6 +110,7 @@ class Accounts:
                 raise Invalid("this verification link was already used", code="invalid_verification")
             password_hash = self._passwords.hash(password)
             user = users.get_by_email(conn, link.email)
+            invited = link.purpose == "invite"
             if user is None:
                 user_id = users.create(
                     conn,
@@ -99,12 +119,17 @@ class Accounts:
                     password_hash=password_hash,
                     verified_at=now,
                     created_at=now,
+                    role="member" if invited else None,
                 )
             else:
                 user_id = user.id
-                users.update_fields(
-                    conn, user_id, password_hash=password_hash, verified_at=user.verified_at or now
-                )
+                changes: dict[str, Any] = {
+                    "password_hash": password_hash,
+                    "verified_at": user.verified_at or now,
+                }
+                if invited and link.org and link.org != user.org:  # accepting an invitation joins the org
+                    changes.update(org=link.org, role="member")
+                users.update_fields(conn, user_id, **changes)
                 throttle.clear(conn, f"acct:{link.email}")
             row = users.get(conn, user_id)
         assert row is not None

@@ -7,10 +7,15 @@ import secrets
 
 from sharelake.services.accounts import Accounts
 from sharelake.services.apps import Apps
+from sharelake.services.documents import Documents
 from sharelake.services.mail import Mailer
 from sharelake.services.passwords import Passwords
+from sharelake.services.rules import rule_kind
 from sharelake.services.shares import Shares
-from sharelake.services.tokens import NOTIFY_CHANNEL, Tokens
+from sharelake.services.sharing import NOTIFY_CHANNEL as RULES_CHANNEL
+from sharelake.services.sharing import Sharing
+from sharelake.services.tokens import NOTIFY_CHANNEL as TOKENS_CHANNEL
+from sharelake.services.tokens import Tokens
 from sharelake.settings import Settings
 from sharelake.storage import kv
 from sharelake.storage.engine import migrate, open_engine, write_transaction
@@ -41,7 +46,10 @@ class Lake:
         self.accounts = Accounts(self.engine, settings, self.passwords, self.mailer)
         self.tokens = Tokens(self.engine, settings, self.accounts)
         self.apps = Apps(self.engine, self.tokens)
-        self.shares = Shares(self.engine, self.writer, dedup_window=settings.dedup_window)
+        self.sharing = Sharing(self.engine)
+        self.shares = Shares(self.engine, self.writer, self.sharing, dedup_window=settings.dedup_window)
+        self.documents = Documents(self.engine)
+        self.documents.register(rule_kind(self.sharing))
         self._listener: Listener | None = None
 
     @property
@@ -53,10 +61,17 @@ class Lake:
         if self.is_postgres and self._listener is None:
             self._listener = Listener(
                 self.engine,
-                {NOTIFY_CHANNEL: lambda payload: self.tokens.forget([payload])},
-                on_gap=self.tokens.forget_all,
+                {
+                    TOKENS_CHANNEL: lambda payload: self.tokens.forget([payload]),
+                    RULES_CHANNEL: self.sharing.invalidate,
+                },
+                on_gap=self._forget_caches,
             )
             self._listener.start()
+
+    def _forget_caches(self) -> None:
+        self.tokens.forget_all()
+        self.sharing.invalidate()
 
     def close(self) -> None:
         self.writer.close()

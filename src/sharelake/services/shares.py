@@ -18,10 +18,10 @@ from sharelake.domain import records as wire
 from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import Invalid, NotFound
 from sharelake.domain.principal import Principal
+from sharelake.services.sharing import Sharing
 from sharelake.storage import records as store
 from sharelake.storage.engine import write_transaction
-from sharelake.storage.tables import record_tags, records
-from sharelake.storage.visibility import visible
+from sharelake.storage.tables import record_owners, record_tags, records
 from sharelake.storage.writer import GroupWriter, WriteJob
 
 _LONG_INTEGER = re.compile(rb"\d{19,}")
@@ -69,8 +69,9 @@ class _BatchFrames:
 
 
 class Shares:
-    def __init__(self, engine: Engine, writer: GroupWriter, *, dedup_window: int) -> None:
+    def __init__(self, engine: Engine, writer: GroupWriter, sharing: Sharing, *, dedup_window: int) -> None:
         self._engine = engine
+        self._sharing = sharing
         self._writer = writer
         self._dedup_ms = dedup_window * 1000
         self._is_pg = engine.dialect.name == "postgresql"
@@ -92,8 +93,12 @@ class Shares:
         items = parse_body(body)
         now = now_ms()
         tags_json = wire.compact_json(tag_list) if tag_list else _EMPTY_TAGS
+        # Owners whose rules grant this caller Write here co-own what it writes (they see it too).
+        co_owners = self._sharing.co_owners(principal, rec_type)
+        owners_json = wire.compact_json(list(co_owners)) if co_owners else _NO_OWNERS
         rows: list[dict[str, Any]] = []
         tag_rows: list[dict[str, Any]] = []
+        owner_rows: list[dict[str, Any]] = []
         frames: list[tuple[int, str]] = []
         for item in items:
             data_json = wire.compact_json(item)
@@ -105,7 +110,7 @@ class Shares:
                 "owner_user": principal.email,
                 "owner_org": principal.org,
                 "owner_app": principal.app_id,
-                "owners": _NO_OWNERS,
+                "owners": owners_json,
                 "data": data_json,
                 "tags": tags_json,
                 "name": "",
@@ -140,9 +145,12 @@ class Shares:
                     frames.append((len(rows), key))
             rows.append(row)
             tag_rows.extend({"record_id": record_id, "tag": t, "rec_type": rec_type} for t in tag_list)
-        job = WriteJob(rows={records: rows, record_tags: tag_rows})
+            owner_rows.extend(
+                {"record_id": record_id, "owner_user": o, "rec_type": rec_type} for o in co_owners
+            )
+        job = WriteJob(rows={records: rows, record_tags: tag_rows, record_owners: owner_rows})
         if frames and self._dedup_ms:
-            job.before = self._deduplicate(frames, rows, tag_rows)
+            job.before = self._deduplicate(frames, dict(job.rows))
         return job
 
     async def commit(self, job: WriteJob) -> bytes:
@@ -167,12 +175,11 @@ class Shares:
             objs = [_short(row) for row in rows]
         return wire.envelope(objs, total_count=len(objs), paged=False)
 
-    def _deduplicate(
-        self, frames: list[tuple[int, str]], rows: list[dict[str, Any]], tag_rows: list[dict[str, Any]]
-    ) -> Any:
+    def _deduplicate(self, frames: list[tuple[int, str]], original: dict[Any, list[dict[str, Any]]]) -> Any:
         """A `before` step: drop rows whose frame is already stored (or earlier in this batch) and
         merge their gateways into the first record. Returns {body index: short obj of the first}."""
         window = self._dedup_ms
+        rows = original[records]
 
         def before(conn: Connection, job: WriteJob, state: dict[str, Any]) -> dict[int, dict[str, Any]]:
             batch: _BatchFrames = state.setdefault("frames", _BatchFrames())
@@ -206,7 +213,10 @@ class Shares:
                 batch.pending[slot] = _Pending(row=row, uplink=new_uplink)
             kept = [r for i, r in enumerate(rows) if i not in drop]
             kept_ids = {r["id"] for r in kept}
-            job.rows = {records: kept, record_tags: [t for t in tag_rows if t["record_id"] in kept_ids]}
+            job.rows = {
+                table: kept if table is records else [r for r in table_rows if r["record_id"] in kept_ids]
+                for table, table_rows in original.items()
+            }
             return replaced
 
         return before
@@ -215,10 +225,10 @@ class Shares:
     def page(self, principal: Principal, query: ListQuery) -> RecordPage:
         """The rows of one page, the count, and the cursor of the next page (None at the end)."""
         principal.require("SHARE", "READ")
-        who = visible(principal.email, "Read")
         page = query.page
         fetch = store.Page(sort=page.sort, limit=page.limit + 1, offset=page.offset, after=page.after)
         with self._engine.connect() as conn:
+            who = self._sharing.visible(conn, principal, "Read", query.flt.rec_type)
             rows = store.list_(conn, who, query.flt, fetch)
             more = len(rows) > page.limit
             rows = rows[: page.limit]
@@ -236,14 +246,18 @@ class Shares:
         extra: dict[str, Any] = {"next": result.next_cursor} if query.cursor else {}
         objs = [wire.full(r) for r in rows] if query.details else [wire.short_row(r) for r in rows]
         return wire.envelope(
-            objs, total_count=result.total, page=query.page_number, per_page=query.page.limit, extra_meta=extra
+            objs,
+            total_count=result.total,
+            page=query.page_number,
+            per_page=query.page.limit,
+            extra_meta=extra,
         )
 
     def rec_types(self, principal: Principal) -> list[RecTypeSummary]:
         """Every recType the caller sees, with its record count and last activity."""
         principal.require("SHARE", "READ")
         with self._engine.connect() as conn:
-            rows = store.rec_types(conn, visible(principal.email, "Read"))
+            rows = store.rec_types(conn, self._sharing.visible(conn, principal, "Read", None))
         return [RecTypeSummary(rec_type=r.rec_type, count=int(r.n), last=int(r.last)) for r in rows]
 
     def get(self, principal: Principal, rec_type: str, record_id: str, *, details: bool = True) -> bytes:
@@ -252,7 +266,9 @@ class Shares:
         row = None
         if wire.is_record_id(record_id):
             with self._engine.connect() as conn:
-                row = store.get(conn, visible(principal.email, "Read"), rec_type, record_id)
+                row = store.get(
+                    conn, self._sharing.visible(conn, principal, "Read", rec_type), rec_type, record_id
+                )
         if row is None:
             raise NotFound(
                 f"no record {record_id[:64]!r} of recType {rec_type!r} that you may see",
@@ -264,7 +280,7 @@ class Shares:
     def latest(self, principal: Principal, flt: store.Filter, *, details: bool = True) -> bytes:
         principal.require("SHARE", "READ")
         with self._engine.connect() as conn:
-            row = store.latest(conn, visible(principal.email, "Read"), flt)
+            row = store.latest(conn, self._sharing.visible(conn, principal, "Read", flt.rec_type), flt)
         objs = [] if row is None else [wire.full(row) if details else wire.short_row(row)]
         return wire.envelope(objs, total_count=len(objs), per_page=1)
 
@@ -274,7 +290,9 @@ class Shares:
         row = None
         if wire.is_record_id(record_id):
             with write_transaction(self._engine) as conn:
-                row = store.get(conn, visible(principal.email, "Delete"), rec_type, record_id)
+                row = store.get(
+                    conn, self._sharing.visible(conn, principal, "Delete", rec_type), rec_type, record_id
+                )
                 if row is not None:
                     store.delete_ids(conn, [row.id])
         if row is None:

@@ -115,7 +115,13 @@ class Tokens:
         return app
 
     def _issue(
-        self, user: Row[Any], app_id: str | None, kind: str, granted: tuple[scopes.Scope, ...], *, refresh: bool
+        self,
+        user: Row[Any],
+        app_id: str | None,
+        kind: str,
+        granted: tuple[scopes.Scope, ...],
+        *,
+        refresh: bool,
     ) -> dict[str, Any]:
         now = now_ms()
         secret = new_secret()
@@ -222,6 +228,7 @@ class Tokens:
             org=row.org,
             app_id=row.app_id,
             expires_at=row.expires_at,
+            role=row.role,
         )
         if len(self._cache) > 100_000:
             self._cache.clear()

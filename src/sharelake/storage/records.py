@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from sharelake.storage.tables import record_tags, records
+from sharelake.storage.tables import record_owners, record_tags, records
 from sharelake.storage.types import AnyRow
 
 # What a record read returns (everything the wire shape needs; not the dedup key).
@@ -157,6 +157,7 @@ def delete_ids(conn: Connection, record_ids: Sequence[str]) -> int:
     if not record_ids:
         return 0
     conn.execute(delete(record_tags).where(record_tags.c.record_id.in_(record_ids)))
+    conn.execute(delete(record_owners).where(record_owners.c.record_id.in_(record_ids)))
     return conn.execute(delete(records).where(records.c.id.in_(record_ids))).rowcount
 
 

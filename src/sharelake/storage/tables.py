@@ -42,6 +42,7 @@ users = Table(
     Column("verified_at", BigInteger),
     Column("created_at", BigInteger, nullable=False),
     Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("role", String(32), nullable=False, server_default=text("'member'")),
 )
 
 apps = Table(
@@ -145,4 +146,59 @@ record_tags = Table(
     Column("tag", String(255), primary_key=True),
     Column("rec_type", String(255), nullable=False),
     Index("ix_record_tags_type_tag", "rec_type", "tag", "record_id"),
+)
+
+record_owners = Table(
+    "record_owners",
+    metadata,
+    # Co-owners of records written under a rule's Write grant (the recType's owner sees them).
+    Column("record_id", String(24), primary_key=True),
+    Column("owner_user", String(254), primary_key=True),
+    Column("rec_type", String(255), nullable=False),
+    Index("ix_record_owners_owner_type", "owner_user", "rec_type", "record_id"),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    # Microshare's other documents: rules, robots, device clusters, views (`kind`).
+    Column("id", String(24), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("rec_type", String(255), nullable=False),
+    Column("owner_user", String(254), nullable=False),
+    Column("owner_org", String(255), nullable=False),
+    Column("owner_app", String(36)),
+    Column("name", Text, nullable=False),
+    Column("desc", Text, nullable=False),
+    Column("data", JSONText, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("creator", String(254), nullable=False),
+    Column("updater", String(254), nullable=False),
+    Index("ix_documents_kind_owner_type", "kind", "owner_user", "rec_type"),
+    Index("ix_documents_kind_type", "kind", "rec_type"),
+)
+
+rules = Table(
+    "rules",
+    metadata,
+    # The matchers of each rule document, as columns, so the rules that may concern a caller are
+    # found with an index instead of parsing every rule's JSON.
+    Column("id", String(24), primary_key=True),
+    Column("author", String(254), nullable=False),
+    Column("author_org", String(255), nullable=False),
+    Column("rec_type", String(255), nullable=False),
+    Column("resource_id", String(24), nullable=False),
+    Column("operations", String(80), nullable=False),  # ",Read,Query," — delimited for LIKE
+    Column("owner_user", String(254), nullable=False),
+    Column("owner_org", String(255), nullable=False),
+    Column("owner_app", String(64), nullable=False),
+    Column("calling_user", String(254), nullable=False),
+    Column("calling_org", String(255), nullable=False),
+    Column("calling_app", String(64), nullable=False),
+    Column("calling_role", String(64), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Index("ix_rules_calling_user", "calling_user", "active"),
+    Index("ix_rules_author", "author"),
 )

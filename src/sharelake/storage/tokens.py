@@ -58,6 +58,7 @@ def principal_by_hash(conn: Connection, secret_hash: str) -> AnyRow | None:
             users.c.id.label("user_id"),
             users.c.email,
             users.c.org,
+            users.c.role,
             users.c.disabled,
             apps.c.revoked_at.label("app_revoked_at"),
         )

@@ -17,11 +17,17 @@ def create(
     password_hash: str | None,
     verified_at: int | None,
     created_at: int,
+    role: str | None = None,
 ) -> int:
+    """A new user; the first of an org becomes its admin unless `role` says otherwise."""
+    if role is None:
+        first = conn.execute(select(users.c.id).where(users.c.org == org).limit(1)).first() is None
+        role = "admin" if first else "member"
     result = conn.execute(
         insert(users).values(
             email=email,
             org=org,
+            role=role,
             password_hash=password_hash,
             verified_at=verified_at,
             created_at=created_at,

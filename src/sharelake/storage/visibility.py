@@ -1,17 +1,62 @@
-"""Who may see which records: the one predicate every record read, count and delete goes through."""
+"""Who may see which records: the one predicate every record read, count and delete goes through.
+
+A caller sees their own records, records they co-own (written into their recType under a Write grant),
+and what the rules' grants open to them (`domain.rules.Grant`, computed by `services.sharing`).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, and_, false, or_, select
 
-from sharelake.storage.tables import records
+from sharelake.domain.rules import Grant, OrgCondition
+from sharelake.storage.tables import record_owners, records
 
-Operation = Literal["Read", "Query", "Write", "Delete"]
+
+def visible(
+    email: str, grants: Sequence[Grant] = (), *, co_owned_in: str | None = None
+) -> ColumnElement[bool]:
+    """Records `email` may act on. `co_owned_in`: also records of that recType (or of any, with "*")
+    the caller co-owns — pass it only when they have some, so the common case stays one index range."""
+    clauses: list[ColumnElement[bool]] = [records.c.owner_user == email]
+    if co_owned_in is not None:
+        co_owned = select(record_owners.c.record_id).where(record_owners.c.owner_user == email)
+        if co_owned_in != "*":
+            co_owned = co_owned.where(record_owners.c.rec_type == co_owned_in)
+        clauses.append(records.c.id.in_(co_owned))
+    clauses.extend(_grant(g) for g in grants)
+    return or_(*clauses) if len(clauses) > 1 else clauses[0]
 
 
-def visible(email: str, operation: Operation = "Read") -> ColumnElement[bool]:
-    """Records `email` may act on with `operation`: today, the records they own."""
-    del operation  # every operation is owner-only until rules grant more
-    return records.c.owner_user == email
+def _grant(grant: Grant) -> ColumnElement[bool]:
+    parts: list[ColumnElement[bool]] = [
+        records.c.owner_user == grant.owners[0]
+        if len(grant.owners) == 1
+        else records.c.owner_user.in_(grant.owners)
+    ]
+    if grant.rec_type != "*":
+        if grant.rec_type.endswith(".*"):
+            parts.append(records.c.rec_type.startswith(grant.rec_type[:-1], autoescape=True))
+        else:
+            parts.append(records.c.rec_type == grant.rec_type)
+    if grant.resource_id != "*":
+        parts.append(records.c.id == grant.resource_id)
+    parts.extend(_org(c) for c in grant.org_conditions)
+    if grant.owner_app is not None:
+        parts.append(records.c.owner_app == grant.owner_app)
+    return and_(*parts)
+
+
+def _org(condition: OrgCondition) -> ColumnElement[bool]:
+    kind, values = condition
+    if not values:
+        return false()
+    if kind == "in":
+        return records.c.owner_org.in_(values)
+    return or_(
+        *[
+            or_(records.c.owner_org == root, records.c.owner_org.startswith(root + ".", autoescape=True))
+            for root in values
+        ]
+    )
