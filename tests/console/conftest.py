@@ -1,0 +1,35 @@
+"""Console fixtures: a user driving the console through the in-process client, and one with real mail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from sharelake.app import create_app
+from sharelake.services.lake import Lake
+from sharelake.settings import Settings
+from tests.console.support import ConsoleUser
+from tests.smtp import Inbox, smtp_server
+
+
+@pytest.fixture
+def user(client: TestClient, lake: Lake) -> ConsoleUser:
+    """An account, not yet logged in."""
+    return ConsoleUser(client, lake).create()
+
+
+@pytest.fixture
+def logged_in(user: ConsoleUser) -> ConsoleUser:
+    response = user.login()
+    assert response.status_code == 303, response.text
+    return user
+
+
+@pytest.fixture
+def mail_client(settings_factory: Callable[..., Settings]) -> Iterator[tuple[TestClient, Inbox]]:
+    with smtp_server() as (inbox, port):
+        settings = settings_factory(smtp_url=f"smtp://127.0.0.1:{port}")
+        with TestClient(create_app(settings)) as client:
+            yield client, inbox
