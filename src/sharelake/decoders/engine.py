@@ -1,0 +1,241 @@
+"""The JavaScript engine process behind every `Sandbox`: V8 contexts in a child, spoken to in frames over pipes.
+
+Errors, all `SandboxError`:
+
+SandboxError                 base; carries nothing but its message
+├── ScriptError              the script threw, did not compile, or produced no string
+├── TimeLimitExceeded        it ran past its time limit (the context is discarded and rebuilt on next use)
+├── MemoryLimitExceeded      it ran past its memory limit (same)
+└── EngineFailure            the engine process could not start or died (a crash is also reported as such)
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import logging
+import os
+import select
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">I")
+_HOST_SCRIPT = Path(__file__).with_name("_jshost.py")
+
+
+class SandboxError(Exception):
+    pass
+
+
+class ScriptError(SandboxError):
+    pass
+
+
+class TimeLimitExceeded(SandboxError):
+    pass
+
+
+class MemoryLimitExceeded(SandboxError):
+    pass
+
+
+class EngineFailure(SandboxError):
+    pass
+
+
+class JsHost:
+    """One engine process holding many contexts; started on first use, restarted after a crash or overrun.
+
+    `grace` is how far past a call's own time limit the process may stay silent before it is killed (V8 can be
+    slow to stop inside some built-ins). Thread-safe: calls are serialised, as the process runs one at a time.
+    """
+
+    def __init__(self, *, grace: float = 1.0, start_timeout: float = 30.0) -> None:
+        self.grace = grace
+        self.start_timeout = start_timeout
+        self.generation = 0  # bumped on every (re)start: contexts of an older generation are gone
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._ids = itertools.count(1)
+        self._closed = False
+        # Contexts of sandboxes collected without close(): a GC finalizer cannot take the lock (it may run
+        # while this thread holds it), so it only queues them here and the next request frees them.
+        self.orphans: deque[tuple[int, int]] = deque()
+
+    # -- process lifecycle ------------------------------------------------------------------------------
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._closed:
+            raise EngineFailure("the JavaScript engine host is closed")
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the child's lifetime
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - our own script, run by our own interpreter
+                [sys.executable, "-P", str(_HOST_SCRIPT)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                close_fds=True,
+                start_new_session=True,  # a Ctrl+C meant for the server must not kill the engine mid-call
+            )
+        except OSError as exc:
+            raise EngineFailure(f"could not start the JavaScript engine: {exc}") from exc
+        self._proc = proc
+        self.generation += 1
+        try:
+            kind, _ = self._receive(time.monotonic() + self.start_timeout)
+        except SandboxError as exc:
+            raise EngineFailure(f"the JavaScript engine did not start: {exc}") from exc
+        if kind != "ready":
+            self._stop()
+            raise EngineFailure("the JavaScript engine did not start: unexpected greeting")
+        return proc
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def _crash_reason(self) -> str:
+        if self._stderr is None:
+            return "no diagnostics"
+        self._stderr.seek(0, os.SEEK_END)
+        self._stderr.seek(max(0, self._stderr.tell() - 8192))
+        lines = [
+            ln.strip() for ln in self._stderr.read().decode("utf-8", "replace").splitlines() if ln.strip()
+        ]
+        for line in lines:
+            if "Fatal" in line or "out of memory" in line.lower() or "Check failed" in line:
+                return line
+        return lines[-1] if lines else "no diagnostics"
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._stop()
+
+    def kill(self) -> None:
+        """End the engine process now, as a crash would; the next call starts a fresh one (for operators)."""
+        with self._lock:
+            self._stop()
+
+    @property
+    def busy(self) -> bool:
+        """A call is running in the engine now."""
+        return self._lock.locked()
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    # -- framing ----------------------------------------------------------------------------------------
+
+    def _receive(self, deadline: float) -> tuple[str, str]:
+        proc = self._proc
+        assert proc is not None
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        buf = b""
+        while True:
+            if len(buf) >= _HEADER.size:
+                size = _HEADER.size + _HEADER.unpack_from(buf)[0]
+                if len(buf) >= size:
+                    kind, text = orjson.loads(buf[_HEADER.size : size])
+                    return str(kind), str(text)
+            remaining = deadline - time.monotonic()
+            ready = select.select([fd], [], [], remaining)[0] if remaining > 0 else []
+            if not ready:
+                raise TimeLimitExceeded("overran")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise EngineFailure("died")
+            buf += chunk
+
+    def _request(self, message: list[Any], time_limit: float) -> tuple[str, str]:
+        """Send one request and wait for its answer; an overrun or a death restarts the process."""
+        proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
+        assert proc.stdin is not None
+        body = orjson.dumps(message)
+        try:
+            data = memoryview(_HEADER.pack(len(body)) + body)
+            while data:
+                data = data[os.write(proc.stdin.fileno(), data) :]
+            return self._receive(time.monotonic() + time_limit + self.grace)
+        except TimeLimitExceeded:
+            self._stop()
+            log.warning("JavaScript engine restarted: a script overran its %.0f ms limit", time_limit * 1000)
+            raise TimeLimitExceeded(
+                f"the script ran past its time limit of {time_limit * 1000:.0f} ms and the engine was restarted"
+            ) from None
+        except (EngineFailure, BrokenPipeError, OSError, ValueError) as exc:
+            reason = self._crash_reason()
+            self._stop()
+            log.warning("JavaScript engine restarted after it stopped: %s", reason)
+            if (
+                "memory" in reason.lower()
+                or "invalid size" in reason.lower()
+                or "allocation" in reason.lower()
+            ):
+                raise MemoryLimitExceeded(f"the script exhausted the engine's memory ({reason})") from exc
+            raise EngineFailure(f"the JavaScript engine stopped unexpectedly ({reason})") from exc
+
+    # -- contexts ---------------------------------------------------------------------------------------
+
+    def open_context(self, memory_limit: int) -> tuple[int, int]:
+        """A fresh context: (generation, id)."""
+        with self._lock:
+            context_id = next(self._ids)
+            self._request(["open", context_id, memory_limit], self.start_timeout)
+            return self.generation, context_id
+
+    def eval(self, generation: int, context_id: int, code: str, time_limit: float) -> tuple[str, str]:
+        """("ok", text) or (kind, message) with kind in script/syntax/timeout/memory/type/gone."""
+        with self._lock:
+            if generation != self.generation or self._proc is None:
+                return "gone", "the engine was restarted"
+            while self.orphans:
+                orphan_generation, orphan_id = self.orphans.popleft()
+                if orphan_generation == self.generation:
+                    self._request(["close", orphan_id], self.start_timeout)
+            return self._request(["eval", context_id, time_limit, code], time_limit)
+
+    def close_context(self, generation: int, context_id: int) -> None:
+        with self._lock:
+            if generation == self.generation and self._proc is not None and self._proc.poll() is None:
+                with contextlib.suppress(SandboxError):  # if the process is gone, so is the context
+                    self._request(["close", context_id], self.start_timeout)
+
+
+_default_host: JsHost | None = None
+_default_lock = threading.Lock()
+
+
+def default_host() -> JsHost:
+    """The process-wide engine host, made on first use and closed when the interpreter exits."""
+    global _default_host  # a lazily started child process, not import-time state
+    with _default_lock:
+        if _default_host is None:
+            _default_host = JsHost()
+            atexit.register(_default_host.close)
+        return _default_host

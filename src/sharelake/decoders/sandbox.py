@@ -1,0 +1,240 @@
+"""A JavaScript sandbox for codecs and robots: own V8 context, time and memory limits, captured console.
+
+Contexts live in the engine process (`engine.JsHost`): a script that hangs V8 or makes it abort costs a restart there.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections import deque
+
+import orjson
+
+from sharelake.decoders.engine import (
+    EngineFailure,
+    JsHost,
+    MemoryLimitExceeded,
+    SandboxError,
+    ScriptError,
+    TimeLimitExceeded,
+    default_host,
+)
+
+__all__ = [
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_SETUP_TIME_LIMIT",
+    "DEFAULT_TIME_LIMIT",
+    "ConsoleLine",
+    "EngineFailure",
+    "JsHost",
+    "MemoryLimitExceeded",
+    "Sandbox",
+    "SandboxError",
+    "ScriptError",
+    "TimeLimitExceeded",
+    "default_host",
+]
+
+DEFAULT_TIME_LIMIT = 0.1
+DEFAULT_SETUP_TIME_LIMIT = 1.0
+DEFAULT_MEMORY_LIMIT = 64 << 20
+ConsoleLine = tuple[str, str]  # (level, text): ("log", "hello")
+
+# Installed in every context before any user script. It keeps its own references to the built-ins it uses,
+# so a script that replaces JSON.stringify or Array.prototype.join breaks only itself, not the plumbing.
+_PRELUDE = r"""
+(function (g) {
+  'use strict';
+  var stringify = JSON.stringify, parse = JSON.parse, define = Object.defineProperty, Str = String;
+  var lines = [], dropped = 0, MAX_LINES = 100, MAX_CHARS = 2000;
+  function show(v) {
+    if (typeof v === 'string') return v;
+    try { var s = stringify(v); if (s !== undefined) return s; } catch (e) {}
+    try { return Str(v); } catch (e) { return '[unprintable]'; }
+  }
+  function writer(level) {
+    return function () {
+      if (lines.length >= MAX_LINES) { dropped++; return; }
+      var text = '';
+      for (var i = 0; i < arguments.length; i++) text += (i ? ' ' : '') + show(arguments[i]);
+      if (text.length > MAX_CHARS) text = text.slice(0, MAX_CHARS) + '...';
+      lines[lines.length] = [level, text];
+    };
+  }
+  var levels = ['log', 'info', 'warn', 'error', 'debug', 'trace'], console = {};
+  for (var i = 0; i < levels.length; i++) console[levels[i]] = writer(levels[i]);
+  define(g, 'console', {value: console, writable: true, configurable: true});
+  function drain() {
+    var out = lines;
+    if (dropped) { out[out.length] = ['warn', dropped + ' more console lines dropped']; dropped = 0; }
+    lines = [];
+    return out;
+  }
+  function describe(e) {
+    try { return Str(e); } catch (x) { return 'an exception that cannot be printed'; }
+  }
+  define(g, '__sl_run', {value: function (f) {
+    var result, error = null;
+    try {
+      result = f();
+      if (typeof result !== 'string') error = 'the evaluation produced ' + typeof result + ', not a string';
+    } catch (e) { error = describe(e); }
+    var head = (lines.length || dropped || error !== null) ? stringify({log: drain(), error: error}) : '';
+    return head + '\n' + (error === null ? result : '');
+  }});
+  define(g, '__sl_call', {value: function (name, argsJson) {
+    var f = g[name];
+    if (typeof f !== 'function') throw new TypeError(name + ' is not a function');
+    var out = stringify(f.apply(undefined, parse(argsJson)));
+    return out === undefined ? 'null' : out;
+  }});
+})(globalThis);
+"""
+
+
+def _first_line(text: str) -> str:
+    """V8's report ("<anonymous>:3: ReferenceError: x is not defined\n...") cut to its message."""
+    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
+    if line.startswith("<anonymous>:"):
+        line = line.split(": ", 1)[-1]
+    return line
+
+
+def _orphan(orphans: deque[tuple[int, int]], current: list[tuple[int, int] | None]) -> None:
+    if current[0] is not None:
+        orphans.append(current[0])
+
+
+class Sandbox:
+    """One JavaScript context of its own: scripts given to `run` define its globals, `call` runs a function.
+
+    After a time or memory overrun (or an engine crash) the context is thrown away; the next use builds a
+    fresh one by replaying the scripts given to `run`, so state kept in globals does not survive a failure.
+    """
+
+    def __init__(
+        self,
+        *,
+        time_limit: float = DEFAULT_TIME_LIMIT,
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
+        setup_time_limit: float = DEFAULT_SETUP_TIME_LIMIT,
+        log_lines: int = 200,
+        host: JsHost | None = None,
+    ) -> None:
+        self.time_limit = time_limit
+        self.memory_limit = memory_limit
+        self.setup_time_limit = setup_time_limit
+        self._host = host or default_host()
+        self._scripts: list[str] = []
+        self._log: deque[ConsoleLine] = deque(maxlen=log_lines)
+        self._lock = threading.RLock()
+        self._closed = False
+        self._current: list[tuple[int, int] | None] = [None]  # shared with the finalizer below
+        self._finalizer = weakref.finalize(self, _orphan, self._host.orphans, self._current)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def _context(self) -> tuple[int, int] | None:
+        return self._current[0]
+
+    @_context.setter
+    def _context(self, value: tuple[int, int] | None) -> None:
+        self._current[0] = value
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._finalizer.detach()
+            context, self._context = self._context, None
+            if context is not None:
+                self._host.close_context(*context)
+
+    def take_log(self) -> list[ConsoleLine]:
+        """Console lines written since the last call, oldest first (at most `log_lines` are kept)."""
+        with self._lock:
+            lines = list(self._log)
+            self._log.clear()
+            return lines
+
+    # -- running code -----------------------------------------------------------------------------------
+
+    def run(self, source: str) -> None:
+        """Run a script in global scope (its declarations become globals); kept to rebuild the context."""
+        with self._lock:
+            self._ensure_context()
+            self._run_script(source)
+            self._scripts.append(source)
+
+    def call(self, function_name: str, json_args: str = "[]") -> str:
+        """Call a global function with JSON arguments (an array); its result as JSON text (`null` for undefined)."""
+        expression = f"__sl_call({json.dumps(function_name)}, {json.dumps(json_args)})"
+        return self.evaluate(expression)
+
+    def evaluate(self, expression: str, *, time_limit: float | None = None) -> str:
+        """Evaluate an expression that yields a string (the fast path for callers that build their own calls)."""
+        with self._lock:
+            return self._evaluate(expression, self.time_limit if time_limit is None else time_limit)
+
+    def _evaluate(self, expression: str, time_limit: float) -> str:
+        code = f"__sl_run(function () {{ return (\n{expression}\n); }})"
+        kind, text = self._eval(code, time_limit)
+        if kind == "gone":  # the engine restarted since our last call: rebuild and try once more
+            self._context = None
+            kind, text = self._eval(code, time_limit)
+        if kind != "ok":
+            raise self._error(kind, text)
+        head, _, body = text.partition("\n")
+        if head:
+            report = orjson.loads(head)
+            self._log.extend((str(level), str(line)) for level, line in report["log"])
+            if report["error"] is not None:
+                raise ScriptError(str(report["error"]))
+        return body
+
+    def _eval(self, code: str, time_limit: float) -> tuple[str, str]:
+        context = self._ensure_context()
+        kind, text = self._host.eval(*context, code, time_limit)
+        if kind in ("timeout", "memory", "gone"):
+            self._context = None
+        return kind, text
+
+    def _ensure_context(self) -> tuple[int, int]:
+        if self._closed:
+            raise SandboxError("the sandbox is closed")
+        if self._context is None:
+            try:
+                self._context = self._host.open_context(self.memory_limit)
+            except (TimeLimitExceeded, MemoryLimitExceeded) as exc:
+                raise EngineFailure(str(exc)) from exc
+            self._run_script(_PRELUDE)
+            for source in self._scripts:
+                self._run_script(source)
+        return self._context
+
+    def _run_script(self, source: str) -> None:
+        assert self._context is not None
+        kind, text = self._host.eval(*self._context, source, self.setup_time_limit)
+        if kind in ("timeout", "memory", "gone"):
+            self._context = None
+        if kind not in ("ok", "type"):  # a script's completion value may be anything
+            raise self._error(kind, text)
+        if self._context is not None:
+            self._evaluate("''", self.setup_time_limit)  # collect what the script printed
+
+    def _error(self, kind: str, text: str) -> SandboxError:
+        if kind == "timeout":
+            return TimeLimitExceeded(text)
+        if kind == "memory":
+            return MemoryLimitExceeded(text)
+        if kind == "gone":
+            return EngineFailure(text)
+        if kind == "syntax":
+            return ScriptError(f"syntax error: {_first_line(text)}")
+        return ScriptError(_first_line(text))
