@@ -18,7 +18,7 @@ from sharelake import __version__
 from sharelake.api import errors, openapi
 from sharelake.api.ingest import IngestDoor
 from sharelake.api.limits import BodyLimit
-from sharelake.api.routes import apps, auth, health, rules, share, tokens
+from sharelake.api.routes import apps, auth, devices, health, rules, share, tokens
 from sharelake.console import routes as console
 from sharelake.services.lake import Lake
 from sharelake.settings import Settings
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
     app.state.lake = lake
     app.state.trusted_proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
     errors.install(app)
-    for module in (auth, apps, tokens, share, rules, health):
+    for module in (auth, apps, tokens, share, rules, devices, health):
         app.include_router(module.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,25 +1,105 @@
-"""The background worker: housekeeping today; `sharelake worker` runs it alone for scale-out."""
+"""The background worker: runs device clusters and robots on new records (from the outbox), and
+housekeeping. Inside `sharelake serve` by default; `sharelake worker` runs it alone for scale-out.
+
+At least once: an event is deleted in the same transaction as what it produced, so a crash before the
+commit brings it back (after its lease) and a crash after leaves nothing to redo; derived records have
+ids derived from their source, so doing an event twice writes nothing twice.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import threading
+from collections.abc import Callable
+from typing import Any
 
 from sharelake.domain.clock import now_ms
+from sharelake.services.consumers import Consumer
 from sharelake.services.lake import Lake
-from sharelake.storage import throttle, tokens, verifications
+from sharelake.storage import outbox, throttle, tokens, verifications
+from sharelake.storage import records as record_store
 from sharelake.storage.engine import write_transaction
+from sharelake.storage.types import AnyRow
 
 log = logging.getLogger(__name__)
 DAY_MS = 24 * 3600 * 1000
+MAX_ATTEMPTS = 8
 
 
 class Worker:
-    def __init__(self, lake: Lake, *, interval: float = 60.0) -> None:
+    def __init__(
+        self, lake: Lake, *, interval: float = 60.0, batch: int = 64, lease_ms: int = 60_000
+    ) -> None:
         self._lake = lake
         self._interval = interval
+        self._batch = batch
+        self._lease_ms = lease_ms
 
+    # -- events -----------------------------------------------------------------------------------
+    def process_once(self) -> int:
+        """Claim a batch of events and process each; the number processed (0: nothing was ready)."""
+        with write_transaction(self._lake.engine) as conn:
+            events = outbox.claim(conn, now_ms(), self._lease_ms, self._batch)
+        for event in events:
+            self._process(event)
+        return len(events)
+
+    def drain(self, limit: int = 100_000) -> int:
+        """Process until nothing is ready (tests, and `sharelake worker --once`)."""
+        total = 0
+        while total < limit:
+            done = self.process_once()
+            if not done:
+                break
+            total += done
+        return total
+
+    def _process(self, event: AnyRow) -> None:
+        lake = self._lake
+        try:
+            with lake.engine.connect() as conn:
+                record = record_store.get_by_id(conn, event.record_id)
+            writes: list[Callable[[Any], None]] = []
+            if record is not None:
+                if event.consumer is not None:
+                    found = lake.consumers.get(event.consumer)
+                    consumers = [found] if found is not None else []
+                else:
+                    consumers = lake.consumers.for_rec_type(event.rec_type)
+                for consumer in consumers:
+                    handler = lake.handlers.get(consumer.kind)
+                    if handler is not None and self._may_read(consumer, record):
+                        writes.extend(handler(consumer, record, bool(event.replace)))
+            with write_transaction(lake.engine) as conn:
+                for write in writes:
+                    write(conn)
+                outbox.done(conn, event.id)
+        except Exception as exc:
+            failed = event.attempts >= MAX_ATTEMPTS
+            delay = min(1000 * 2**event.attempts, 300_000)
+            log.warning(
+                "event %s for record %s failed (attempt %d%s): %s",
+                event.id,
+                event.record_id,
+                event.attempts,
+                ", giving up" if failed else "",
+                exc,
+            )
+            with write_transaction(lake.engine) as conn:
+                outbox.retry(conn, event.id, f"{type(exc).__name__}: {exc}", now_ms() + delay, failed=failed)
+
+    def _may_read(self, consumer: Consumer, record: AnyRow) -> bool:
+        """A consumer acts with its owner's rights: their records, or records shared with them."""
+        if record.owner_user == consumer.doc.owner_user:
+            return True
+        with self._lake.engine.connect() as conn:
+            return (
+                self._lake.clusters.visible_record(conn, consumer.doc, record.id, record.rec_type) is not None
+            )
+
+    # -- housekeeping -----------------------------------------------------------------------------
     def housekeeping(self) -> dict[str, int]:
         """Forget what can no longer matter: used links, old failed logins, long-dead tokens."""
         now = now_ms()
@@ -33,11 +113,37 @@ class Worker:
             log.info("housekeeping removed %s", done)
         return done
 
+    # -- the loop ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.to_thread(self.housekeeping)
-            except Exception:
-                log.exception("housekeeping failed; will retry")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._interval)
+        """Process events as they come (woken by the writer, else every half second) until `stop`."""
+        wake = self._lake.outbox_signal
+        stopping = threading.Event()
+        next_housekeeping = 0.0
+        loop = asyncio.get_running_loop()
+
+        def rounds() -> None:
+            while not stopping.is_set():
+                try:
+                    busy = self.process_once()
+                except Exception:
+                    log.exception("the worker could not claim events; retrying")
+                    busy = 0
+                if not busy:
+                    wake.wait(0.5)
+                    wake.clear()
+
+        thread = loop.run_in_executor(None, rounds)
+        try:
+            while not stop.is_set():
+                if loop.time() >= next_housekeeping:
+                    try:
+                        await asyncio.to_thread(self.housekeeping)
+                    except Exception:
+                        log.exception("housekeeping failed; will retry")
+                    next_housekeeping = loop.time() + self._interval
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+        finally:
+            stopping.set()
+            wake.set()
+            await thread

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 
 from sharelake.services.accounts import Accounts
 from sharelake.services.apps import Apps
+from sharelake.services.clusters import Clusters
+from sharelake.services.consumers import NOTIFY_CHANNEL as CONSUMERS_CHANNEL
+from sharelake.services.consumers import Consumers, Handler
 from sharelake.services.documents import Documents
 from sharelake.services.mail import Mailer
 from sharelake.services.passwords import Passwords
@@ -20,7 +24,8 @@ from sharelake.settings import Settings
 from sharelake.storage import kv
 from sharelake.storage.engine import migrate, open_engine, write_transaction
 from sharelake.storage.notify import Listener
-from sharelake.storage.writer import GroupWriter
+from sharelake.storage.tables import outbox
+from sharelake.storage.writer import GroupWriter, WriteJob
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +52,21 @@ class Lake:
         self.tokens = Tokens(self.engine, settings, self.accounts)
         self.apps = Apps(self.engine, self.tokens)
         self.sharing = Sharing(self.engine)
-        self.shares = Shares(self.engine, self.writer, self.sharing, dedup_window=settings.dedup_window)
+        self.consumers = Consumers(self.engine)
+        self.shares = Shares(
+            self.engine, self.writer, self.sharing, self.consumers, dedup_window=settings.dedup_window
+        )
         self.documents = Documents(self.engine)
         self.documents.register(rule_kind(self.sharing))
+        self.clusters = Clusters(self.engine, self.sharing, self.consumers, self.documents)
+        self.documents.register(self.clusters.kind())
+        # What the worker runs for each kind of consumer (robots add theirs).
+        self.handlers: dict[str, Handler] = {
+            "device": lambda c, record, replace: self.clusters.unpack(c.doc, record, replace)
+        }
+        # Set after a commit that queued outbox events: the worker wakes instead of polling.
+        self.outbox_signal = threading.Event()
+        self.writer.after_commit.append(self._wake_worker)
         self._listener: Listener | None = None
 
     @property
@@ -64,17 +81,24 @@ class Lake:
                 {
                     TOKENS_CHANNEL: lambda payload: self.tokens.forget([payload]),
                     RULES_CHANNEL: self.sharing.invalidate,
+                    CONSUMERS_CHANNEL: self.consumers.invalidate,
                 },
                 on_gap=self._forget_caches,
             )
             self._listener.start()
 
+    def _wake_worker(self, jobs: list[WriteJob]) -> None:
+        if any(job.rows.get(outbox) for job in jobs):
+            self.outbox_signal.set()
+
     def _forget_caches(self) -> None:
         self.tokens.forget_all()
         self.sharing.invalidate()
+        self.consumers.invalidate()
 
     def close(self) -> None:
         self.writer.close()
+        self.clusters.close()
         try:
             self.tokens.flush_uses()
         except Exception:

@@ -18,10 +18,12 @@ from sharelake.domain import records as wire
 from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import Invalid, NotFound
 from sharelake.domain.principal import Principal
+from sharelake.services.consumers import Consumers
 from sharelake.services.sharing import Sharing
+from sharelake.storage import outbox as outbox_events
 from sharelake.storage import records as store
 from sharelake.storage.engine import write_transaction
-from sharelake.storage.tables import record_owners, record_tags, records
+from sharelake.storage.tables import outbox, record_owners, record_tags, records
 from sharelake.storage.writer import GroupWriter, WriteJob
 
 _LONG_INTEGER = re.compile(rb"\d{19,}")
@@ -69,9 +71,12 @@ class _BatchFrames:
 
 
 class Shares:
-    def __init__(self, engine: Engine, writer: GroupWriter, sharing: Sharing, *, dedup_window: int) -> None:
+    def __init__(
+        self, engine: Engine, writer: GroupWriter, sharing: Sharing, consumers: Consumers, *, dedup_window: int
+    ) -> None:
         self._engine = engine
         self._sharing = sharing
+        self._consumers = consumers
         self._writer = writer
         self._dedup_ms = dedup_window * 1000
         self._is_pg = engine.dialect.name == "postgresql"
@@ -99,6 +104,7 @@ class Shares:
         rows: list[dict[str, Any]] = []
         tag_rows: list[dict[str, Any]] = []
         owner_rows: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] | None = [] if self._consumers.wants(rec_type) else None
         frames: list[tuple[int, str]] = []
         for item in items:
             data_json = wire.compact_json(item)
@@ -148,7 +154,11 @@ class Shares:
             owner_rows.extend(
                 {"record_id": record_id, "owner_user": o, "rec_type": rec_type} for o in co_owners
             )
+            if events is not None:
+                events.append(outbox_events.event(record_id, rec_type, now))
         job = WriteJob(rows={records: rows, record_tags: tag_rows, record_owners: owner_rows})
+        if events:
+            job.rows[outbox] = events
         if frames and self._dedup_ms:
             job.before = self._deduplicate(frames, dict(job.rows))
         return job

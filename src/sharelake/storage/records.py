@@ -143,6 +143,11 @@ def get(conn: Connection, visible: ColumnElement[bool], rec_type: str, record_id
     ).first()
 
 
+def get_by_id(conn: Connection, record_id: str) -> AnyRow | None:
+    """A record whoever owns it (the worker's read; callers' reads go through `get`)."""
+    return conn.execute(select(*COLUMNS).where(records.c.id == record_id)).first()
+
+
 def latest(conn: Connection, visible: ColumnElement[bool], flt: Filter) -> Row[Any] | None:
     query = (
         select(*COLUMNS)

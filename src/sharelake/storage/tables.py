@@ -202,3 +202,34 @@ rules = Table(
     Index("ix_rules_calling_user", "calling_user", "active"),
     Index("ix_rules_author", "author"),
 )
+
+outbox = Table(
+    "outbox",
+    metadata,
+    # Work for the worker, written in the same transaction as the record it is about. `consumer`
+    # names one cluster or robot (a replay); NULL means every consumer of the recType.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("record_id", String(24), nullable=False),
+    Column("rec_type", String(255), nullable=False),
+    Column("consumer", String(24)),
+    Column("replace", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", BigInteger, nullable=False),
+    Column("available_at", BigInteger, nullable=False),
+    Column("claimed_until", BigInteger),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("failed_at", BigInteger),
+    Index("ix_outbox_available", "available_at", "id"),
+)
+
+robot_logs = Table(
+    "robot_logs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("robot_id", String(24), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("record_id", String(24)),
+    Index("ix_robot_logs_robot_at", "robot_id", "at"),
+)

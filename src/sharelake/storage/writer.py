@@ -59,7 +59,7 @@ class GroupWriter:
         self._lock = threading.Lock()
         self._closed = False
         self.after_commit: list[Callable[[list[WriteJob]], None]] = []
-        self._inserts: dict[Table, tuple[str, Callable[[dict[str, Any]], Any]]] = {}
+        self._inserts: dict[tuple[Table, tuple[str, ...]], tuple[str, Callable[[dict[str, Any]], Any]]] = {}
 
     # -- submitting ---------------------------------------------------------------------------
     async def write(self, job: WriteJob) -> Any:
@@ -158,27 +158,25 @@ class GroupWriter:
                 merged[table].extend(rows)
         for table, rows in merged.items():
             if rows:
-                sql, params = self._insert(table)
+                sql, params = self._insert(table, tuple(rows[0]))
                 conn.exec_driver_sql(sql, [params(row) for row in rows])
 
-    def _insert(self, table: Table) -> tuple[str, Callable[[dict[str, Any]], Any]]:
-        """The table's INSERT compiled once for this database, and how to turn a row into its
-        parameters. Bypasses per-row bind processing: rows hold driver-ready values already
-        (JSON documents as text), and the writer thread holds the GIL as little as it can."""
-        cached = self._inserts.get(table)
+    def _insert(self, table: Table, keys: tuple[str, ...]) -> tuple[str, Callable[[dict[str, Any]], Any]]:
+        """The INSERT of these columns compiled once for this database, and how to turn a row into its
+        parameters. Bypasses per-row bind processing: rows hold driver-ready values already (JSON
+        documents as text), and the writer thread holds the GIL as little as it can. Every row of a
+        table in one batch has the same keys."""
+        cached = self._inserts.get((table, keys))
         if cached is None:
-            keys = [c.name for c in table.columns]
-            compiled = table.insert().compile(dialect=self._engine.dialect, column_keys=keys)
+            compiled = table.insert().compile(dialect=self._engine.dialect, column_keys=list(keys))
             order = compiled.positiontup
             if order:  # positional paramstyle (sqlite's qmark)
                 getter = operator.itemgetter(*order)
-                cached = (
-                    compiled.string,
-                    (lambda row: getter(row)) if len(order) > 1 else (lambda row: (getter(row),)),
-                )
+                single = len(order) == 1
+                cached = (compiled.string, (lambda row: (getter(row),)) if single else getter)
             else:  # named paramstyle (psycopg's pyformat): the row dict itself
                 cached = (compiled.string, lambda row: row)
-            self._inserts[table] = cached
+            self._inserts[(table, keys)] = cached
         return cached
 
     @staticmethod

@@ -1,0 +1,136 @@
+"""Device clusters: which devices a cluster decodes, and the shape of the unpacked records it writes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sharelake.domain.errors import Invalid
+from sharelake.domain.records import check_rec_type
+
+_EUI = re.compile(r"[0-9A-F]{16}")
+MAX_CODEC = 512 * 1024
+
+
+def location_tags(value: Any, field: str) -> list[str]:
+    """Location tags as a list: Microshare writes them as a list or one comma-separated string."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [t.strip() for t in value.split(",") if t.strip()]
+    if isinstance(value, list) and all(isinstance(t, str) for t in value):
+        return [t.strip() for t in value if t.strip()]
+    raise Invalid(f"{field} must be a list of strings or one comma-separated string", code="invalid_cluster")
+
+
+def normalize_cluster_data(data: Any) -> dict[str, Any]:
+    """Check a device cluster's `data`; device ids become upper-case DevEUIs."""
+    if not isinstance(data, dict):
+        raise Invalid("a device cluster's data must be a JSON object", code="invalid_cluster")
+    meta = data.get("meta")
+    if not isinstance(meta, dict):
+        raise Invalid("data.meta must be an object with the unpacker (meta.unpacker)", code="invalid_cluster")
+    unpacker = meta.get("unpacker")
+    if not isinstance(unpacker, str) or not unpacker:
+        raise Invalid("data.meta.unpacker must name a decoder (e.g. cayenne-lpp, or javascript)", code="invalid_cluster")
+    codec = meta.get("codec")
+    if codec is not None and (not isinstance(codec, str) or len(codec) > MAX_CODEC):
+        raise Invalid(f"data.meta.codec must be JavaScript source of at most {MAX_CODEC} bytes", code="invalid_cluster")
+    location_tags(meta.get("location"), "data.meta.location")
+    target = data.get("targetRecType")
+    if not isinstance(target, str):
+        raise Invalid("data.targetRecType must name the recType of the unpacked records", code="invalid_cluster")
+    check_rec_type(target)
+    devices = data.get("devices", [])
+    if not isinstance(devices, list):
+        raise Invalid("data.devices must be a list of {id: DevEUI, meta: {location: [...]}}", code="invalid_cluster")
+    normalized = []
+    for index, device in enumerate(devices):
+        if not isinstance(device, dict) or not isinstance(device.get("id"), str):
+            raise Invalid(f"data.devices[{index}] must be an object with an id (the DevEUI)", code="invalid_cluster")
+        eui = device["id"].replace("-", "").replace(":", "").strip().upper()
+        if not _EUI.fullmatch(eui):
+            raise Invalid(f"data.devices[{index}].id {device['id']!r} is not a DevEUI (16 hex digits)", code="invalid_cluster")
+        device_meta = device.get("meta") or {}
+        if not isinstance(device_meta, dict):
+            raise Invalid(f"data.devices[{index}].meta must be an object", code="invalid_cluster")
+        location_tags(device_meta.get("location"), f"data.devices[{index}].meta.location")
+        normalized.append({**device, "id": eui})
+    active = data.get("isActive", True)
+    if not isinstance(active, bool):
+        raise Invalid("data.isActive must be true or false", code="invalid_cluster")
+    return {**data, "devices": normalized, "isActive": active}
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    id: str
+    owner_user: str
+    owner_org: str
+    owner_app: str | None
+    rec_type: str
+    target: str
+    unpacker: str
+    codec: str | None
+    tags: tuple[str, ...]  # the cluster's own location tags
+    devices: dict[str, tuple[str, ...]]  # DevEUI → its location tags
+
+    @classmethod
+    def from_data(cls, doc_id: str, rec_type: str, owner: tuple[str, str, str | None], data: dict[str, Any]) -> Cluster:
+        meta = data.get("meta") or {}
+        return cls(
+            id=doc_id,
+            owner_user=owner[0],
+            owner_org=owner[1],
+            owner_app=owner[2],
+            rec_type=rec_type,
+            target=data["targetRecType"],
+            unpacker=meta["unpacker"],
+            codec=meta.get("codec"),
+            tags=tuple(location_tags(meta.get("location"), "meta.location")),
+            devices={
+                d["id"]: tuple(location_tags((d.get("meta") or {}).get("location"), "location"))
+                for d in data.get("devices", [])
+            },
+        )
+
+
+def derived_id(source_id: str, consumer_id: str, n: int = 0) -> str:
+    """The id of what a consumer derives from a record: the source's time, then a hash of who and which,
+    so a retry writes the same id again (and the database keeps one)."""
+    digest = hashlib.sha256(f"{consumer_id}:{source_id}:{n}".encode()).hexdigest()
+    return source_id[:8] + digest[:16]
+
+
+def unpacked_data(
+    decoded: dict[str, Any],
+    *,
+    warnings: list[str],
+    errors: list[str],
+    normalized: Any,
+    cluster: Cluster,
+    device_tags: tuple[str, ...],
+    source: dict[str, Any],
+    iot: dict[str, Any],
+) -> dict[str, Any]:
+    """DESIGN §6: the decoder's fields, plus `meta` (a decoded field called `meta` is kept as `_meta`)."""
+    data = dict(decoded)
+    if "meta" in data:
+        data["_meta"] = data.pop("meta")
+    meta: dict[str, Any] = {
+        "device": list(device_tags),
+        "global": list(cluster.tags),
+        "source": source,
+        "iot": iot,
+        "unpacker": cluster.unpacker,
+    }
+    if warnings:
+        meta["warnings"] = warnings
+    if errors:
+        meta["errors"] = errors
+    if normalized is not None:
+        meta["normalized"] = normalized
+    data["meta"] = meta
+    return data
