@@ -206,3 +206,15 @@ def test_org_admin_invites_and_the_invitee_joins(mail_client: tuple[TestClient, 
     assert moved is not None
     assert (newcomer.org, newcomer.role) == ("com.acme", "member")
     assert (moved.org, moved.role) == ("com.acme", "member")
+
+
+def test_signup_mails_are_limited_per_address(mail_client: tuple[TestClient, Inbox]) -> None:
+    client, inbox = mail_client
+    for _ in range(5):
+        assert client.post("/auth/signup", json={"email": "flood@acme.com"}).status_code == 200
+    limited = client.post("/auth/signup", json={"email": "flood@acme.com"})
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "too_many_signups"
+    assert int(limited.headers["retry-after"]) > 0
+    assert len(inbox.wait(5)) == 5
+    assert client.post("/auth/signup", json={"email": "other@acme.com"}).status_code == 200

@@ -228,3 +228,15 @@ def test_app_name_is_required(tenant: Tenant) -> None:
     assert tenant.client.post("/apps", json={}, headers=tenant.headers).status_code == 422
     blank = tenant.client.post("/apps", json={"name": "   "}, headers=tenant.headers)
     assert blank.status_code == 400
+
+
+def test_tokens_are_issued_only_with_ones_own_live_key(make_tenant: Callable[..., Tenant], lake: Lake) -> None:
+    from sharelake.domain.errors import NotFound
+
+    alice = make_tenant("alice@acme.com")
+    bob = make_tenant("bob@acme.com")
+    user = lake.accounts.get_by_email(alice.email)
+    assert user is not None
+    with pytest.raises(NotFound):
+        lake.tokens.issue_for(user, bob.app_id, "pipe", ())
+    assert lake.tokens.issue_for(user, alice.app_id, "pipe", ())["token_type"] == "Pipe"

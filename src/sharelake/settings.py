@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     )
     secret_key: str | None = Field(
         None,
-        description="Signs console sessions. When unset, one is generated and kept in the database.",
+        description="Signs the console's CSRF tokens. When unset, one is generated and kept in the database.",
     )
     public_url: str | None = Field(
         None,
@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         100, ge=1, description="Failed logins per client IP within `login_window` before 429."
     )
     login_window: int = Field(15 * 60, ge=1, description="Window of the failed-login limits, in seconds.")
+    signup_max_per_email: int = Field(
+        5, ge=1, description="Sign-up (and invitation) mails to one address within `signup_window` before 429."
+    )
+    signup_max_per_ip: int = Field(30, ge=1, description="Sign-up requests from one client IP within `signup_window`.")
+    signup_window: int = Field(3600, ge=1, description="Window of the sign-up limits, in seconds.")
     token_cache_ttl: float = Field(
         30.0,
         ge=0,

@@ -106,12 +106,16 @@ class Worker:
         with write_transaction(self._lake.engine) as conn:
             done = {
                 "verifications": verifications.delete_expired(conn, now),
-                "auth_failures": throttle.delete_older(conn, now - self._lake.settings.login_window * 1000),
+                "auth_failures": throttle.delete_older(conn, now - self._longest_window_ms()),
                 "tokens": tokens.delete_dead(conn, now - 7 * DAY_MS),
             }
         if any(done.values()):
             log.info("housekeeping removed %s", done)
         return done
+
+    def _longest_window_ms(self) -> int:
+        settings = self._lake.settings
+        return max(settings.login_window, settings.signup_window) * 1000
 
     # -- the loop ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:

@@ -32,11 +32,13 @@ class Accounts:
         self._mailer = mailer
 
     # -- sign-up ------------------------------------------------------------------------------
-    def signup(self, email: str, org: str | None, base_url: str) -> str:
+    def signup(self, email: str, org: str | None, base_url: str, ip: str | None = None) -> str:
         """Mail a single-use link that sets the password. The same answer whether or not the
-        account exists (for an existing account the link sets a new password)."""
+        account exists (for an existing account the link sets a new password). Limited per address
+        and per client, so nobody floods a mailbox through us."""
         email = rules.normalize_email(email)
         org = rules.normalize_org(org) if org else rules.default_org(email)
+        self._limit_mail(email, ip)
         with self._engine.connect() as conn:
             existing = users.get_by_email(conn, email)
         if existing is not None and existing.verified_at:
@@ -57,12 +59,33 @@ class Accounts:
         if principal.org != org or principal.role != "admin":
             raise Forbidden(f"only an admin of {org} may invite into it", code="not_org_admin")
         email = rules.normalize_email(email)
+        self._limit_mail(email, None)
         intro = (
             f"{principal.email} invites you to join the organisation {org} on sharelake. Accept by choosing "
             "your password (if you already have an account, accepting moves it into this organisation):"
         )
         self._mail_link(email, org, "invite", base_url, f"Join {org} on sharelake", intro)
         return email
+
+    def _limit_mail(self, email: str, ip: str | None) -> None:
+        """429 past the sign-up limits; otherwise count this request."""
+        settings = self._settings
+        limits = [(f"signup-email:{email}", settings.signup_max_per_email)]
+        if ip:
+            limits.append((f"signup-ip:{ip}", settings.signup_max_per_ip))
+        now = now_ms()
+        window = settings.signup_window * 1000
+        with write_transaction(self._engine) as conn:
+            for key, limit in limits:
+                count, oldest = throttle.window(conn, key, now - window)
+                if count >= limit and oldest is not None:
+                    retry = (oldest + window - now) // 1000 + 1
+                    raise RateLimited(
+                        f"too many sign-up requests; try again in {retry} seconds",
+                        retry_after=retry,
+                        code="too_many_signups",
+                    )
+            throttle.record(conn, [key for key, _ in limits], now)
 
     def _mail_link(self, email: str, org: str, purpose: str, base_url: str, subject: str, intro: str) -> None:
         """Store a single-use, expiring link and mail it; if the mail cannot go, the link is deleted."""

@@ -171,12 +171,14 @@ class Tokens:
     def issue_for(
         self, user: Row[Any], app_id: str | None, kind: str, granted: tuple[scopes.Scope, ...]
     ) -> dict[str, Any]:
-        """Issue a token without a password (the CLI, the console's logged-in user)."""
+        """Issue a token without a password (the CLI, the console's logged-in user), with one of the
+        user's own live API keys."""
         if app_id is None:
             raise Invalid("an API key (client_id) is needed", code="invalid_request")
-        return self._issue(
-            user, app_id, kind, scopes.PIPE if kind == "pipe" else granted, refresh=kind == "bearer"
-        )
+        app = self._live_app(app_id, user.id)
+        if app is None:
+            raise NotFound(f"no API key {app_id[:64]!r} in {user.email}'s account", code="app_not_found")
+        return self._issue(user, app.id, kind, scopes.PIPE if kind == "pipe" else granted, refresh=kind == "bearer")
 
     def open_session(self, user: Row[Any]) -> dict[str, Any]:
         """A console session: a bearer token with no API key and no refresh token. Logging out

@@ -91,7 +91,7 @@ class VerifyBody(BaseModel):
 
 @router.post("/auth/signup", summary="Sign up: mails a single-use verification link")
 def signup(body: SignupBody, request: Request, lake: LakeDep) -> dict[str, str]:
-    email = lake.accounts.signup(body.email, body.org, str(request.base_url))
+    email = lake.accounts.signup(body.email, body.org, str(request.base_url), client_ip(request))
     return {
         "status": "sent",
         "email": email,
