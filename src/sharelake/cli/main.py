@@ -6,7 +6,10 @@ import click
 
 from sharelake import __version__
 from sharelake.cli.accounts import app, token, user
+from sharelake.cli.data import export, tail
+from sharelake.cli.ingest_mqtt import ingest
 from sharelake.cli.serve import serve, worker
+from sharelake.cli.simulate import simulate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,7 +21,7 @@ def cli() -> None:
     """
 
 
-for command in (serve, worker, user, app, token):
+for command in (serve, worker, user, app, token, ingest, simulate, tail, export):
     cli.add_command(command)
 
 
