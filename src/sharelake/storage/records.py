@@ -16,6 +16,7 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    bindparam,
     cast,
     delete,
     func,
@@ -167,15 +168,19 @@ def delete_ids(conn: Connection, record_ids: Sequence[str]) -> int:
 
 
 def find_frame(conn: Connection, owner_user: str, rec_type: str, frame_key: str, since: int) -> AnyRow | None:
-    """The stored record of an uplink frame (for de-duplication), if it arrived at or after `since`."""
-    return conn.execute(
-        select(records.c.id, records.c.tstamp, records.c.tags, records.c.uplink).where(
-            records.c.owner_user == owner_user,
-            records.c.rec_type == rec_type,
-            records.c.frame_key == frame_key,
-            records.c.tstamp >= since,
-        )
-    ).first()
+    """The stored record of an uplink frame (for de-duplication), if it arrived at or after `since`.
+
+    Only equalities in SQL, so the planner takes the frame index (a time range would tempt it onto
+    the time index and a scan of every recent record); the few older repeats are dropped here."""
+    rows = conn.execute(_FIND_FRAME, {"o": owner_user, "r": rec_type, "k": frame_key})
+    return next((row for row in rows if row.tstamp >= since), None)
+
+
+_FIND_FRAME = select(records.c.id, records.c.tstamp, records.c.tags, records.c.uplink).where(
+    records.c.owner_user == bindparam("o"),
+    records.c.rec_type == bindparam("r"),
+    records.c.frame_key == bindparam("k"),
+)
 
 
 def set_uplink(conn: Connection, record_id: str, uplink_json: str) -> None:

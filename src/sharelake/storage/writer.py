@@ -59,6 +59,8 @@ class GroupWriter:
         self._lock = threading.Lock()
         self._closed = False
         self.after_commit: list[Callable[[list[WriteJob]], None]] = []
+        # Run inside the batch's transaction, last (e.g. a NOTIFY that must arrive with the commit).
+        self.before_commit: list[Callable[[Connection, list[WriteJob]], None]] = []
         self._inserts: dict[tuple[Table, tuple[str, ...]], tuple[str, Callable[[dict[str, Any]], Any]]] = {}
 
     # -- submitting ---------------------------------------------------------------------------
@@ -78,6 +80,7 @@ class GroupWriter:
         return job.result
 
     def _submit(self, job: WriteJob) -> None:
+        job.result = job.error = None  # a job may be submitted again after a failure
         if self._thread is None:
             self._start()
         if self._closed:
@@ -160,6 +163,8 @@ class GroupWriter:
             if rows:
                 sql, params = self._insert(table, tuple(rows[0]))
                 conn.exec_driver_sql(sql, [params(row) for row in rows])
+        for hook in self.before_commit:
+            hook(conn, batch)
 
     def _insert(self, table: Table, keys: tuple[str, ...]) -> tuple[str, Callable[[dict[str, Any]], Any]]:
         """The INSERT of these columns compiled once for this database, and how to turn a row into its
