@@ -86,3 +86,20 @@ def live_server(env: Mapping[str, str], log: Path, *args: str) -> Iterator[Serve
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def account(env: Mapping[str, str], email: str, password: str) -> tuple[str, str]:
+    """An account with an API key and a bearer token in the server's database (in-process: the CLI
+    costs an interpreter start per call). Returns (API key, token)."""
+    from sharelake.services.lake import Lake
+    from sharelake.settings import Settings
+
+    lake = Lake(Settings(database_url=env["SHARELAKE_DATABASE_URL"], mail_outbox=env["SHARELAKE_MAIL_OUTBOX"],
+                         argon2_time_cost=1, argon2_memory_cost=1024))  # fmt: skip
+    try:
+        user = lake.accounts.create_user(email, password)
+        app = lake.apps.create(user.id, "tests")
+        token = lake.tokens.issue_for(user, app.id, "bearer", ())["access_token"]
+    finally:
+        lake.close()
+    return app.id, str(token)

@@ -230,7 +230,9 @@ def test_app_name_is_required(tenant: Tenant) -> None:
     assert blank.status_code == 400
 
 
-def test_tokens_are_issued_only_with_ones_own_live_key(make_tenant: Callable[..., Tenant], lake: Lake) -> None:
+def test_tokens_are_issued_only_with_ones_own_live_key(
+    make_tenant: Callable[..., Tenant], lake: Lake
+) -> None:
     from sharelake.domain.errors import NotFound
 
     alice = make_tenant("alice@acme.com")

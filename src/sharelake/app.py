@@ -18,7 +18,19 @@ from sharelake import __version__
 from sharelake.api import errors, openapi
 from sharelake.api.ingest import IngestDoor
 from sharelake.api.limits import BodyLimit
-from sharelake.api.routes import apps, auth, devices, health, rules, share, tokens
+from sharelake.api.routes import (
+    apps,
+    auth,
+    devices,
+    export,
+    health,
+    robots,
+    rules,
+    share,
+    stream,
+    tokens,
+    views,
+)
 from sharelake.console import routes as console
 from sharelake.services.lake import Lake
 from sharelake.settings import Settings
@@ -67,7 +79,8 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
     app.state.lake = lake
     app.state.trusted_proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
     errors.install(app)
-    for module in (auth, apps, tokens, share, rules, devices, health):
+    # stream and export before share: their paths would otherwise match /share/{recType}/{id}.
+    for module in (auth, apps, tokens, stream, export, share, rules, devices, robots, views, health):
         app.include_router(module.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

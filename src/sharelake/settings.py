@@ -58,9 +58,13 @@ class Settings(BaseSettings):
     )
     login_window: int = Field(15 * 60, ge=1, description="Window of the failed-login limits, in seconds.")
     signup_max_per_email: int = Field(
-        5, ge=1, description="Sign-up (and invitation) mails to one address within `signup_window` before 429."
+        5,
+        ge=1,
+        description="Sign-up (and invitation) mails to one address within `signup_window` before 429.",
     )
-    signup_max_per_ip: int = Field(30, ge=1, description="Sign-up requests from one client IP within `signup_window`.")
+    signup_max_per_ip: int = Field(
+        30, ge=1, description="Sign-up requests from one client IP within `signup_window`."
+    )
     signup_window: int = Field(3600, ge=1, description="Window of the sign-up limits, in seconds.")
     token_cache_ttl: float = Field(
         30.0,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sharelake.domain.clock import now_ms
+from sharelake.services.changes import ANY
 from sharelake.services.consumers import Consumer
 from sharelake.services.lake import Lake
 from sharelake.storage import outbox, throttle, tokens, verifications
@@ -76,6 +77,10 @@ class Worker:
                 for write in writes:
                     write(conn)
                 outbox.done(conn, event.id)
+                if writes:
+                    lake.changes.announce(conn, [ANY])
+            if writes:
+                lake.changes.notify([ANY])
         except Exception as exc:
             failed = event.attempts >= MAX_ATTEMPTS
             delay = min(1000 * 2**event.attempts, 300_000)
@@ -129,6 +134,7 @@ class Worker:
             while not stopping.is_set():
                 try:
                     busy = self.process_once()
+                    busy += self._lake.robots.run_due()
                 except Exception:
                     log.exception("the worker could not claim events; retrying")
                     busy = 0

@@ -34,25 +34,38 @@ def normalize_cluster_data(data: Any) -> dict[str, Any]:
         raise Invalid("data.meta must be an object with the unpacker (meta.unpacker)", code="invalid_cluster")
     unpacker = meta.get("unpacker")
     if not isinstance(unpacker, str) or not unpacker:
-        raise Invalid("data.meta.unpacker must name a decoder (e.g. cayenne-lpp, or javascript)", code="invalid_cluster")
+        raise Invalid(
+            "data.meta.unpacker must name a decoder (e.g. cayenne-lpp, or javascript)", code="invalid_cluster"
+        )
     codec = meta.get("codec")
     if codec is not None and (not isinstance(codec, str) or len(codec) > MAX_CODEC):
-        raise Invalid(f"data.meta.codec must be JavaScript source of at most {MAX_CODEC} bytes", code="invalid_cluster")
+        raise Invalid(
+            f"data.meta.codec must be JavaScript source of at most {MAX_CODEC} bytes", code="invalid_cluster"
+        )
     location_tags(meta.get("location"), "data.meta.location")
     target = data.get("targetRecType")
     if not isinstance(target, str):
-        raise Invalid("data.targetRecType must name the recType of the unpacked records", code="invalid_cluster")
+        raise Invalid(
+            "data.targetRecType must name the recType of the unpacked records", code="invalid_cluster"
+        )
     check_rec_type(target)
     devices = data.get("devices", [])
     if not isinstance(devices, list):
-        raise Invalid("data.devices must be a list of {id: DevEUI, meta: {location: [...]}}", code="invalid_cluster")
+        raise Invalid(
+            "data.devices must be a list of {id: DevEUI, meta: {location: [...]}}", code="invalid_cluster"
+        )
     normalized = []
     for index, device in enumerate(devices):
         if not isinstance(device, dict) or not isinstance(device.get("id"), str):
-            raise Invalid(f"data.devices[{index}] must be an object with an id (the DevEUI)", code="invalid_cluster")
+            raise Invalid(
+                f"data.devices[{index}] must be an object with an id (the DevEUI)", code="invalid_cluster"
+            )
         eui = device["id"].replace("-", "").replace(":", "").strip().upper()
         if not _EUI.fullmatch(eui):
-            raise Invalid(f"data.devices[{index}].id {device['id']!r} is not a DevEUI (16 hex digits)", code="invalid_cluster")
+            raise Invalid(
+                f"data.devices[{index}].id {device['id']!r} is not a DevEUI (16 hex digits)",
+                code="invalid_cluster",
+            )
         device_meta = device.get("meta") or {}
         if not isinstance(device_meta, dict):
             raise Invalid(f"data.devices[{index}].meta must be an object", code="invalid_cluster")
@@ -78,7 +91,9 @@ class Cluster:
     devices: dict[str, tuple[str, ...]]  # DevEUI → its location tags
 
     @classmethod
-    def from_data(cls, doc_id: str, rec_type: str, owner: tuple[str, str, str | None], data: dict[str, Any]) -> Cluster:
+    def from_data(
+        cls, doc_id: str, rec_type: str, owner: tuple[str, str, str | None], data: dict[str, Any]
+    ) -> Cluster:
         meta = data.get("meta") or {}
         return cls(
             id=doc_id,

@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 
 
 def cluster_of(doc: AnyRow) -> Cluster:
-    return Cluster.from_data(doc.id, doc.rec_type, (doc.owner_user, doc.owner_org, doc.owner_app), doc_data(doc))
+    return Cluster.from_data(
+        doc.id, doc.rec_type, (doc.owner_user, doc.owner_org, doc.owner_app), doc_data(doc)
+    )
 
 
 class Clusters:
@@ -100,16 +102,24 @@ class Clusters:
         f_port = body.get("fPort", 1)
         if not isinstance(f_port, int) or not 0 <= f_port <= 255:
             raise Invalid("fPort must be a whole number from 0 to 255", code="invalid_body")
-        when = to_datetime(parse_instant(str(body["recvTime"]), name="recvTime")) if body.get("recvTime") else to_datetime(now_ms())
+        when = (
+            to_datetime(parse_instant(str(body["recvTime"]), name="recvTime"))
+            if body.get("recvTime")
+            else to_datetime(now_ms())
+        )
         return self._decode(cluster_of(doc), payload, f_port, when).to_json()
 
-    def replay(self, principal: Principal, rec_type: str, cluster_id: str, t_from: int | None, t_to: int | None) -> int:
+    def replay(
+        self, principal: Principal, rec_type: str, cluster_id: str, t_from: int | None, t_to: int | None
+    ) -> int:
         """Queue the cluster's stored records again (after a codec change): their unpacked records are rewritten."""
         doc = self._documents.get(principal, self._documents.kind("device"), rec_type, cluster_id)
         cluster = cluster_of(doc)
         with write_transaction(self._engine) as conn:
             visible = self._sharing.visible(conn, acting_as(doc), "Read", rec_type)
-            return outbox.enqueue_replay(conn, cluster.id, rec_type, visible, list(cluster.devices), t_from, t_to, now_ms())
+            return outbox.enqueue_replay(
+                conn, cluster.id, rec_type, visible, list(cluster.devices), t_from, t_to, now_ms()
+            )
 
     # -- the worker's side ------------------------------------------------------------------------
     def unpack(self, doc: AnyRow, record: AnyRow, replace: bool) -> list[Any]:
@@ -121,11 +131,18 @@ class Clusters:
         payload_hex = uplink.get("payloadHex")
         received = uplink.get("receivedAt")
         when_ms = parse_instant(received) if received else record.tstamp
-        iot = {"devEui": record.dev_eui, "fPort": record.f_port, "fCnt": record.f_cnt, "time": to_iso(when_ms)}
+        iot = {
+            "devEui": record.dev_eui,
+            "fPort": record.f_port,
+            "fCnt": record.f_cnt,
+            "time": to_iso(when_ms),
+        }
         if payload_hex is None:
             result = decoders.DecodeResult.failed("the uplink carries no payload to decode")
         else:
-            result = self._decode(cluster, bytes.fromhex(payload_hex), record.f_port or 0, to_datetime(when_ms))
+            result = self._decode(
+                cluster, bytes.fromhex(payload_hex), record.f_port or 0, to_datetime(when_ms)
+            )
         device_tags = cluster.devices[record.dev_eui]
         data = unpacked_data(
             result.data,

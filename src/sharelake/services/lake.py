@@ -8,26 +8,35 @@ import threading
 
 from sharelake.services.accounts import Accounts
 from sharelake.services.apps import Apps
+from sharelake.services.changes import NOTIFY_CHANNEL as CHANGES_CHANNEL
+from sharelake.services.changes import Changes
 from sharelake.services.clusters import Clusters
 from sharelake.services.consumers import NOTIFY_CHANNEL as CONSUMERS_CHANNEL
 from sharelake.services.consumers import Consumers, Handler
 from sharelake.services.documents import Documents
+from sharelake.services.exports import Exports
 from sharelake.services.mail import Mailer
 from sharelake.services.passwords import Passwords
+from sharelake.services.robots import Robots
 from sharelake.services.rules import rule_kind
 from sharelake.services.shares import Shares
 from sharelake.services.sharing import NOTIFY_CHANNEL as RULES_CHANNEL
 from sharelake.services.sharing import Sharing
 from sharelake.services.tokens import NOTIFY_CHANNEL as TOKENS_CHANNEL
 from sharelake.services.tokens import Tokens
+from sharelake.services.views import Views
 from sharelake.settings import Settings
 from sharelake.storage import kv
 from sharelake.storage.engine import migrate, open_engine, write_transaction
 from sharelake.storage.notify import Listener
-from sharelake.storage.tables import outbox
+from sharelake.storage.tables import outbox, records
 from sharelake.storage.writer import GroupWriter, WriteJob
 
 log = logging.getLogger(__name__)
+
+
+def _rec_types(jobs: list[WriteJob]) -> set[str]:
+    return {row["rec_type"] for job in jobs for row in job.rows.get(records, ())}
 
 
 class Lake:
@@ -56,17 +65,28 @@ class Lake:
         self.shares = Shares(
             self.engine, self.writer, self.sharing, self.consumers, dedup_window=settings.dedup_window
         )
+        self.exports = Exports(self.shares)
         self.documents = Documents(self.engine)
         self.documents.register(rule_kind(self.sharing))
         self.clusters = Clusters(self.engine, self.sharing, self.consumers, self.documents)
         self.documents.register(self.clusters.kind())
+        self.views = Views(self.engine, self.sharing)
+        self.documents.register(self.views.kind())
+        self.robots = Robots(self.engine, self.shares, self.consumers, self.documents)
+        self.documents.register(self.robots.kind())
         # What the worker runs for each kind of consumer (robots add theirs).
         self.handlers: dict[str, Handler] = {
-            "device": lambda c, record, replace: self.clusters.unpack(c.doc, record, replace)
+            "device": lambda c, record, replace: self.clusters.unpack(c.doc, record, replace),
+            "robo": lambda c, record, _replace: self.robots.handle(c.doc, record),
         }
         # Set after a commit that queued outbox events: the worker wakes instead of polling.
         self.outbox_signal = threading.Event()
         self.writer.after_commit.append(self._wake_worker)
+        # Live streams wake on writes: here directly, in other processes through NOTIFY.
+        self.changes = Changes(postgres=self.is_postgres)
+        self.writer.after_commit.append(lambda jobs: self.changes.notify(_rec_types(jobs)))
+        if self.is_postgres:
+            self.writer.before_commit.append(lambda conn, jobs: self.changes.announce(conn, _rec_types(jobs)))
         self._listener: Listener | None = None
 
     @property
@@ -82,6 +102,7 @@ class Lake:
                     TOKENS_CHANNEL: lambda payload: self.tokens.forget([payload]),
                     RULES_CHANNEL: self.sharing.invalidate,
                     CONSUMERS_CHANNEL: self.consumers.invalidate,
+                    CHANGES_CHANNEL: self.changes.heard,
                 },
                 on_gap=self._forget_caches,
             )

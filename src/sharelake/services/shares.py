@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Table, text
 
 from sharelake import ingest
 from sharelake.domain import records as wire
@@ -72,7 +72,13 @@ class _BatchFrames:
 
 class Shares:
     def __init__(
-        self, engine: Engine, writer: GroupWriter, sharing: Sharing, consumers: Consumers, *, dedup_window: int
+        self,
+        engine: Engine,
+        writer: GroupWriter,
+        sharing: Sharing,
+        consumers: Consumers,
+        *,
+        dedup_window: int,
     ) -> None:
         self._engine = engine
         self._sharing = sharing
@@ -230,6 +236,75 @@ class Shares:
             return replaced
 
         return before
+
+    # -- derived records (robots) ---------------------------------------------------------------
+    def derived_rows(
+        self, principal: Principal, items: Sequence[tuple[str, str, Any, Sequence[str]]], *, now: int
+    ) -> list[dict[Table, list[dict[str, Any]]]]:
+        """The rows of records written for `principal` by something acting for them (a robot), with ids
+        chosen by the caller: one `{table: rows}` per `(id, recType, data, tags)`, shaped as `prepare`
+        shapes an ingested record (co-owners, tags, uplink columns; outbox events where the recType has
+        consumers), without de-duplication. Checks like `prepare`; writes nothing."""
+        principal.require("SHARE", "WRITE")
+        parts: list[dict[Table, list[dict[str, Any]]]] = []
+        for record_id, rec_type, data, tags in items:
+            wire.check_rec_type(rec_type)
+            tag_list = wire.check_tags(list(tags))
+            if not isinstance(data, dict):
+                raise Invalid("a record's data must be a JSON object", code="invalid_body")
+            if _has_nul(data):
+                raise Invalid(
+                    "the record holds a NUL character (\\u0000), which cannot be stored", code="invalid_json"
+                )
+            data_json = wire.compact_json(data)
+            co_owners = self._sharing.co_owners(principal, rec_type)
+            uplink = ingest.parse(data, {})
+            row: dict[str, Any] = {
+                "id": record_id,
+                "rec_type": rec_type,
+                "owner_user": principal.email,
+                "owner_org": principal.org,
+                "owner_app": principal.app_id,
+                "owners": wire.compact_json(list(co_owners)) if co_owners else _NO_OWNERS,
+                "data": data_json,
+                "tags": wire.compact_json(tag_list) if tag_list else _EMPTY_TAGS,
+                "name": "",
+                "desc": "",
+                "checksum": wire.checksum(data_json),
+                "tstamp": now,
+                "updated": now,
+                "creator": principal.email,
+                "updater": principal.email,
+                "token_id": principal.token_id,
+                "remote_ip": None,
+                "network": None,
+                "dev_eui": None,
+                "f_port": None,
+                "f_cnt": None,
+                "received_at": None,
+                "frame_key": None,  # no de-duplication: the ids already make a retry harmless
+                "uplink": None,
+            }
+            if uplink is not None:  # a robot forwarding an uplink feeds device clusters like ingest does
+                row.update(
+                    network=uplink.network,
+                    dev_eui=uplink.dev_eui,
+                    f_port=uplink.f_port,
+                    f_cnt=uplink.f_cnt,
+                    received_at=uplink.received_at,
+                    uplink=wire.compact_json(uplink.to_json()),
+                )
+            part: dict[Table, list[dict[str, Any]]] = {
+                records: [row],
+                record_tags: [{"record_id": record_id, "tag": t, "rec_type": rec_type} for t in tag_list],
+                record_owners: [
+                    {"record_id": record_id, "owner_user": o, "rec_type": rec_type} for o in co_owners
+                ],
+            }
+            if self._consumers.wants(rec_type):
+                part[outbox] = [outbox_events.event(record_id, rec_type, now)]
+            parts.append(part)
+        return parts
 
     # -- reading ------------------------------------------------------------------------------
     def page(self, principal: Principal, query: ListQuery) -> RecordPage:

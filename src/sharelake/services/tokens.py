@@ -178,7 +178,9 @@ class Tokens:
         app = self._live_app(app_id, user.id)
         if app is None:
             raise NotFound(f"no API key {app_id[:64]!r} in {user.email}'s account", code="app_not_found")
-        return self._issue(user, app.id, kind, scopes.PIPE if kind == "pipe" else granted, refresh=kind == "bearer")
+        return self._issue(
+            user, app.id, kind, scopes.PIPE if kind == "pipe" else granted, refresh=kind == "bearer"
+        )
 
     def open_session(self, user: Row[Any]) -> dict[str, Any]:
         """A console session: a bearer token with no API key and no refresh token. Logging out

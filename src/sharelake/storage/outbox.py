@@ -50,7 +50,12 @@ def claim(conn: Connection, now: int, lease_ms: int, limit: int) -> list[AnyRow]
         .where(outbox.c.id.in_(ready.scalar_subquery()))
         .values(claimed_until=now + lease_ms, attempts=outbox.c.attempts + 1)
         .returning(
-            outbox.c.id, outbox.c.record_id, outbox.c.rec_type, outbox.c.consumer, outbox.c.replace, outbox.c.attempts
+            outbox.c.id,
+            outbox.c.record_id,
+            outbox.c.rec_type,
+            outbox.c.consumer,
+            outbox.c.replace,
+            outbox.c.attempts,
         )
     )
     return sorted(conn.execute(query), key=lambda row: row.id)
@@ -69,7 +74,11 @@ def retry(conn: Connection, event_id: int, error: str, at: int, *, failed: bool)
 
 
 def pending(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(outbox).where(outbox.c.failed_at.is_(None))).scalar_one())
+    return int(
+        conn.execute(
+            select(func.count()).select_from(outbox).where(outbox.c.failed_at.is_(None))
+        ).scalar_one()
+    )
 
 
 def failures(conn: Connection, consumer_ids: Sequence[str] | None = None, limit: int = 100) -> list[AnyRow]:

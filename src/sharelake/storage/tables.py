@@ -233,3 +233,15 @@ robot_logs = Table(
     Column("record_id", String(24)),
     Index("ix_robot_logs_robot_at", "robot_id", "at"),
 )
+
+robot_schedule = Table(
+    "robot_schedule",
+    metadata,
+    # When each active scheduled robot runs next; claimed with a lease like the outbox.
+    Column("robot_id", String(24), primary_key=True),
+    Column("next_run_at", BigInteger, nullable=False),
+    Column("claimed_until", BigInteger),
+    Column("delay_ms", BigInteger, nullable=False),
+    Column("interval_ms", BigInteger, nullable=False),
+    Index("ix_robot_schedule_next_run_at", "next_run_at"),
+)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from sharelake.api import params
 from sharelake.api.deps import Caller, LakeDep
+from sharelake.api.routes.views import run_view
 from sharelake.domain.records import check_rec_type, check_tags
 from sharelake.storage.records import Filter
 
@@ -29,6 +30,7 @@ _LIST_DOC = {
             ("devEui", "only uplinks of this device (16 hex digits, any case)"),
             ("cursor", "continue after the page whose meta.next gave this cursor (keyset paging)"),
             ("count", "false skips counting totalCount (faster over huge recTypes)"),
+            ("id", "a view's id: run that view of this recType instead (Microshare's form; docs/views.md)"),
         ]
     ]
 }
@@ -40,6 +42,9 @@ def _json(body: bytes) -> Response:
 
 @router.get("/share/{recType}", openapi_extra=_LIST_DOC, summary="List the records of a recType you may see")
 def list_records(recType: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+    view_id = request.query_params.get("id", "").strip()
+    if view_id:  # Microshare's way to run a view: GET /share/{viewRecType}?id=<viewId>&recType=<source>
+        return run_view(lake, caller, recType, view_id, request.query_params, id_param=True)
     check_rec_type(recType)
     query = params.list_query(request.query_params, recType, [])
     return _json(lake.shares.list_json(caller, query))

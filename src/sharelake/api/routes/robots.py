@@ -1,0 +1,34 @@
+"""Robots: `/robo/...` (Microshare's CRUD) and each robot's log."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sharelake.api import params
+from sharelake.api.deps import Caller, LakeDep
+from sharelake.api.routes.documents import router as documents_router
+from sharelake.domain.records import envelope
+from sharelake.services.robots import log_obj
+
+router = APIRouter()
+router.include_router(documents_router("robo", "robot", "robots"))
+
+DEFAULT_LOG_PAGE = 100
+MAX_LOG_PAGE = 1000
+
+
+@router.get(
+    "/robo/{recType}/{id}/log",
+    tags=["robots"],
+    summary="The robot's log, newest first: what it printed, and its errors with the record that triggered them",
+)
+def robot_log(recType: str, id: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+    per_page = params.integer(request.query_params, "perPage", DEFAULT_LOG_PAGE, 1, MAX_LOG_PAGE)
+    page = params.integer(request.query_params, "page", 1, 1, 10_000_000)
+    rows, total = lake.robots.log_page(caller, recType, id, limit=per_page, offset=(page - 1) * per_page)
+    objs = [log_obj(row) for row in rows]
+    return Response(
+        envelope(objs, total_count=total, page=page, per_page=per_page), media_type="application/json"
+    )

@@ -1,0 +1,69 @@
+"""Flat rows of records for CSV: a stable header from every field seen, values as text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+
+# Always first, in this order; then uplink.*, then data.* (each group sorted).
+FIXED = ["id", "recType", "createDate", "tstamp", "owner", "tags"]
+_UPLINK = ["network", "devEui", "fPort", "fCnt", "receivedAt", "payloadHex"]
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            _flatten(inner, f"{prefix}.{key}", out)
+    else:
+        out[prefix] = value
+
+
+def flatten(record: dict[str, Any]) -> dict[str, Any]:
+    """One record (wire form) → {column: value}. Nested objects become dotted columns; lists stay
+    whole (written as JSON); the uplink's gateways become a count and the best signal."""
+    row: dict[str, Any] = {
+        "id": record["id"],
+        "recType": record["recType"],
+        "createDate": record["createDate"],
+        "tstamp": record["tstamp"],
+        "owner": record["owner"]["user"],
+        "tags": ";".join(record.get("tags") or []),
+    }
+    uplink = record.get("uplink")
+    if isinstance(uplink, dict):
+        for key in _UPLINK:
+            row[f"uplink.{key}"] = uplink.get(key)
+        gateways = [g for g in uplink.get("gateways") or [] if isinstance(g, dict)]
+        row["uplink.gateways"] = len(gateways)
+        rssis = [g["rssi"] for g in gateways if isinstance(g.get("rssi"), int | float)]
+        row["uplink.bestRssi"] = max(rssis) if rssis else None
+        if uplink.get("decoded") is not None:
+            _flatten(uplink["decoded"], "uplink.decoded", row)
+    _flatten(record.get("data"), "data", row)
+    return row
+
+
+def header(columns: Iterable[str]) -> list[str]:
+    seen = set(columns)
+    rest = seen - set(FIXED)
+    uplink = sorted(c for c in rest if c.startswith("uplink."))
+    data = sorted(c for c in rest if not c.startswith("uplink."))
+    return [c for c in FIXED if c in seen or c in FIXED] + uplink + data
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return orjson.dumps(value).decode()
+
+
+def cells(row: dict[str, Any], columns: list[str]) -> Iterator[str]:
+    return (cell(row.get(column)) for column in columns)
