@@ -11,6 +11,7 @@ from sharelake.app import create_app
 from sharelake.services.lake import Lake
 from sharelake.settings import Settings
 from tests.console.support import ConsoleUser
+from tests.helpers import Tenant
 from tests.smtp import Inbox, smtp_server
 
 
@@ -24,6 +25,20 @@ def user(client: TestClient, lake: Lake) -> ConsoleUser:
 def logged_in(user: ConsoleUser) -> ConsoleUser:
     response = user.login()
     assert response.status_code == 303, response.text
+    return user
+
+
+@pytest.fixture
+def me(make_tenant: Callable[..., Tenant]) -> Tenant:
+    """me@acme.com through the API (a key and a token), to set up and check what the console does."""
+    return make_tenant("me@acme.com")
+
+
+@pytest.fixture
+def my_console(me: Tenant, client: TestClient, lake: Lake) -> ConsoleUser:
+    """The same me@acme.com, logged in to the console."""
+    user = ConsoleUser(client, lake, me.email)
+    assert user.login().status_code == 303
     return user
 
 

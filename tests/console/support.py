@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,16 @@ def by_testid(page: str, testid: str) -> list[str]:
     """The text of every element with this data-testid (unescaped)."""
     found = re.findall(rf'data-testid="{testid}"[^>]*>([^<]*)<', page)
     return [html.unescape(text) for text in found]
+
+
+def field(page: str, name: str) -> str:
+    """The value a form on the page holds for `name` (an input's value or a textarea's text)."""
+    match = re.search(rf'name="{name}" value="([^"]*)"', page)
+    if match is None:
+        match = re.search(rf'<textarea[^>]* name="{name}"[^>]*>\n?([^<]*)</textarea>', page)
+    assert match, f"no field {name!r} on the page"
+    # A newline right after <textarea> is not part of the value (HTML drops it).
+    return html.unescape(match.group(1))
 
 
 def message(page: str) -> str:
@@ -58,7 +69,9 @@ class ConsoleUser:
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return self.client.get(path, **kw)
 
-    def submit(self, page_path: str, action: str, data: dict[str, str], **kw: Any) -> httpx.Response:
+    def submit(
+        self, page_path: str, action: str, data: Mapping[str, str | list[str]], **kw: Any
+    ) -> httpx.Response:
         """Open `page_path`, take its CSRF token and post `data` to `action`, as the page's form would."""
         page = self.client.get(page_path)
         assert page.status_code == 200, page.text

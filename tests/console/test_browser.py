@@ -1,7 +1,8 @@
 """End to end in a real browser: Debian's Chromium, driven by Playwright, against a live `sharelake serve`
 with its mail caught by an in-process SMTP server. A newcomer signs up, sets a password, logs in, creates
 an app and a pipe token; a real HTTP client posts data with it; the data page shows the records and the
-chart; revoking the token in the console makes the next POST fail.
+chart; they share the recType with a rule and the simulator confirms it, create a Cayenne LPP device
+cluster and test-decode a payload; revoking the token in the console makes the next POST fail.
 
 Screenshots of every page go to test-artifacts/console/ (the ones in docs/console/ were taken here).
 """
@@ -32,6 +33,7 @@ ARGS = [
     "--no-first-run",
 ]
 REC_TYPE = "com.example.greenhouse"
+NEIGHBOUR = "neighbour@example.org"
 
 if not CHROMIUM.exists() and os.environ.get("CI"):
     # CI runs scripts/install-browser first; a missing browser there is a broken setup, not a skip.
@@ -159,6 +161,9 @@ def test_newcomer_flow_in_chromium(database_url: str, tmp_path: Path, browser_pa
             expect(page.get_by_test_id("record-json")).to_contain_text('"temperature": 25.5')
             _shot(page, "record")
 
+            _share_with_a_rule(page)
+            _decode_with_a_cluster(page)
+
             # Revoke the pipe token (after the browser's confirm()); its next POST is refused.
             page.get_by_role("link", name="Tokens").click()
             expect(page.get_by_test_id("new-token")).to_have_count(0)
@@ -188,3 +193,62 @@ def test_newcomer_flow_in_chromium(database_url: str, tmp_path: Path, browser_pa
             expect(page).to_have_url(re.compile(r"/console/login\?next="))
 
     assert problems == []
+
+
+def _nav(page: Page, section: str) -> None:
+    page.get_by_role("navigation", name="Console sections").get_by_role("link", name=section).click()
+
+
+def _share_with_a_rule(page: Page) -> None:
+    """A rule made in the browser, then the simulator's answer about it."""
+    _nav(page, "Rules")
+    expect(page.get_by_text("No rules yet")).to_be_visible()
+    page.get_by_role("link", name="New rule").click()
+    page.get_by_label("Name").fill("Neighbours read")
+    page.get_by_label("recType", exact=True).fill(REC_TYPE)
+    page.get_by_label("User", exact=True).fill(NEIGHBOUR)
+    page.get_by_label("Query").check()
+    _shot(page, "rule-new")
+    page.get_by_role("button", name="Create rule").click()
+    expect(page.get_by_role("status")).to_have_text("The rule is created.")
+    row = page.get_by_test_id("rule-row")
+    expect(row).to_contain_text(f"user {NEIGHBOUR}")
+    expect(row).to_contain_text("Read, Query")
+
+    page.get_by_label("recType").fill(REC_TYPE)
+    page.get_by_label("User's e-mail").fill(NEIGHBOUR)
+    page.get_by_label("Operation").select_option("Read")
+    page.get_by_role("button", name="Simulate").click()
+    result = page.get_by_test_id("simulate-result")
+    expect(result).to_have_attribute("data-allowed", "true")
+    expect(result).to_contain_text(f"Allowed: {NEIGHBOUR} may Read")
+    expect(result.get_by_role("link", name="Neighbours read")).to_be_visible()
+    _shot(page, "rules")
+    page.get_by_label("Operation").select_option("Delete")
+    page.get_by_role("button", name="Simulate").click()
+    expect(page.get_by_test_id("simulate-result")).to_have_attribute("data-allowed", "false")
+
+
+def _decode_with_a_cluster(page: Page) -> None:
+    """A Cayenne LPP device cluster, and its Test decode of 0167FFD7 (-4.1 °C)."""
+    _nav(page, "Device clusters")
+    page.get_by_role("link", name="New device cluster").click()
+    page.get_by_label("Name").fill("Greenhouse sensors")
+    page.get_by_label("recType (the raw uplinks)").fill(f"{REC_TYPE}.packed")
+    page.get_by_label("Target recType").fill(f"{REC_TYPE}.unpacked")
+    page.get_by_label("Unpacker", exact=True).select_option("cayenne-lpp")
+    page.get_by_label("Location tags").fill("greenhouse, north")
+    page.get_by_label("Devices").fill("A84041C4A1B2C3D4;bench 1\n0004A30B001C0530;bench 2")
+    page.get_by_role("button", name="Create device cluster").click()
+    expect(page.get_by_role("status")).to_have_text("The device cluster is created.")
+
+    page.get_by_label("Payload (hex)").fill("0167FFD7")
+    page.get_by_role("button", name="Test decode").click()
+    expect(page.get_by_test_id("decode-result")).to_contain_text('"temperature_1": -4.1')
+    _shot(page, "clusters")
+    _nav(page, "Device clusters")
+    expect(page.get_by_test_id("cluster-row")).to_contain_text("cayenne-lpp")
+    _shot(page, "clusters-list")
+    _nav(page, "Robots")
+    expect(page.get_by_role("heading", name="Robots")).to_be_visible()
+    _shot(page, "robots")

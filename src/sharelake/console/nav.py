@@ -1,7 +1,6 @@
 """The console's navigation: one entry per section, in the order the header shows them.
 
-Rules, device clusters and robots get an entry here (and a page module in `pages/`, included by
-`routes.py`) when their services land; nothing else needs to change for them to appear.
+A new section is an entry here, a page module in `pages/` and its name in `routes.py`.
 """
 
 from __future__ import annotations
@@ -20,6 +19,9 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section("Data", "/console/data"),
+    Section("Rules", "/console/rules"),
+    Section("Device clusters", "/console/clusters"),
+    Section("Robots", "/console/robots"),
     Section("Keys", "/console/keys"),
     Section("Tokens", "/console/tokens"),
 )
