@@ -16,9 +16,11 @@ from starlette.types import Receive, Scope, Send
 
 from sharelake import __version__
 from sharelake.api import errors, openapi
+from sharelake.api.context import ClientContext
 from sharelake.api.ingest import IngestDoor
 from sharelake.api.limits import BodyLimit
 from sharelake.api.routes import (
+    account,
     apps,
     auth,
     devices,
@@ -80,7 +82,7 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
     app.state.trusted_proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
     errors.install(app)
     # stream and export before share: their paths would otherwise match /share/{recType}/{id}.
-    for module in (auth, apps, tokens, stream, export, share, rules, devices, robots, views, health):
+    for module in (auth, apps, tokens, stream, export, share, rules, devices, robots, views, account, health):
         app.include_router(module.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
 
     openapi.install(app)
     app.add_middleware(BodyLimit, max_body=settings.max_body)
+    app.add_middleware(ClientContext, trusted=app.state.trusted_proxies)
     app.door = IngestDoor(app.dispatch, lake, app.state.trusted_proxies)
     return app
 

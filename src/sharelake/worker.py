@@ -19,7 +19,7 @@ from sharelake.domain.clock import now_ms
 from sharelake.services.changes import ANY
 from sharelake.services.consumers import Consumer
 from sharelake.services.lake import Lake
-from sharelake.storage import outbox, throttle, tokens, verifications
+from sharelake.storage import audit, outbox, throttle, tokens, verifications
 from sharelake.storage import records as record_store
 from sharelake.storage.engine import write_transaction
 from sharelake.storage.types import AnyRow
@@ -27,6 +27,7 @@ from sharelake.storage.types import AnyRow
 log = logging.getLogger(__name__)
 DAY_MS = 24 * 3600 * 1000
 MAX_ATTEMPTS = 8
+AUDIT_DAYS = 400  # the audit log keeps a bit more than a year
 
 
 class Worker:
@@ -113,7 +114,9 @@ class Worker:
                 "verifications": verifications.delete_expired(conn, now),
                 "auth_failures": throttle.delete_older(conn, now - self._longest_window_ms()),
                 "tokens": tokens.delete_dead(conn, now - 7 * DAY_MS),
+                "audit": audit.delete_older(conn, now - AUDIT_DAYS * DAY_MS),
             }
+        done["records (retention)"] = self._lake.retention.expire()
         if any(done.values()):
             log.info("housekeeping removed %s", done)
         return done

@@ -8,6 +8,7 @@ from fastapi import Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 
+from sharelake.api.context import peer_address
 from sharelake.domain.errors import Unauthenticated
 from sharelake.domain.principal import Principal
 from sharelake.services.lake import Lake
@@ -20,13 +21,7 @@ def get_lake(request: HTTPConnection) -> Lake:
 
 def client_ip(request: HTTPConnection) -> str | None:
     """The peer address; a trusted proxy's X-Forwarded-For names the real client."""
-    peer = request.client.host if request.client else None
-    trusted: frozenset[str] = request.app.state.trusted_proxies
-    if peer is not None and peer in trusted:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64] or peer
-    return peer
+    return peer_address(request.scope, request.app.state.trusted_proxies)
 
 
 def token_from_header(request: HTTPConnection) -> str:

@@ -13,6 +13,7 @@ from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthenticated
 from sharelake.domain.principal import Principal
 from sharelake.domain.secrets import hash_secret, new_secret, new_uuid
+from sharelake.services.audit import Audit
 from sharelake.services.mail import Mailer
 from sharelake.services.passwords import Passwords
 from sharelake.settings import Settings
@@ -25,8 +26,11 @@ BAD_CREDENTIALS = "username, password or client_id is wrong"
 
 
 class Accounts:
-    def __init__(self, engine: Engine, settings: Settings, passwords: Passwords, mailer: Mailer) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, passwords: Passwords, mailer: Mailer, audit: Audit
+    ) -> None:
         self._engine = engine
+        self._audit = audit
         self._settings = settings
         self._passwords = passwords
         self._mailer = mailer
@@ -65,6 +69,8 @@ class Accounts:
             "your password (if you already have an account, accepting moves it into this organisation):"
         )
         self._mail_link(email, org, "invite", base_url, f"Join {org} on sharelake", intro)
+        with write_transaction(self._engine) as conn:
+            self._audit.record(conn, principal.email, "org.invite", target=email, detail={"org": org})
         return email
 
     def _limit_mail(self, email: str, ip: str | None) -> None:
@@ -155,7 +161,10 @@ class Accounts:
                 users.update_fields(conn, user_id, **changes)
                 throttle.clear(conn, f"acct:{link.email}")
             row = users.get(conn, user_id)
-        assert row is not None
+            assert row is not None
+            action = {"signup": "account.create", "reset": "password.set", "invite": "org.join"}[link.purpose]
+            self._audit.record(conn, row.email, action if user is None or invited else "password.set",
+                               detail={"org": row.org})  # fmt: skip
         return row
 
     # -- direct creation (CLI, tests) ---------------------------------------------------------
@@ -214,6 +223,9 @@ class Accounts:
         if keys:
             with write_transaction(self._engine) as conn:
                 throttle.record(conn, keys, now_ms())
+                user = users.get_by_email(conn, email.strip().lower()) if email else None
+                if user is not None:  # only an existing account has a log to write to
+                    self._audit.record(conn, user.email, "login.failed", actor=None)
 
     def login(self, email: str, password: str, ip: str | None) -> Row[Any]:
         """The verified, enabled user with this e-mail and password; else Unauthenticated.

@@ -9,14 +9,16 @@ from sqlalchemy import Engine, Row
 
 from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import Invalid, NotFound
+from sharelake.services.audit import Audit
 from sharelake.services.tokens import Tokens
-from sharelake.storage import apps, tokens
+from sharelake.storage import apps, tokens, users
 from sharelake.storage.engine import write_transaction
 
 
 class Apps:
-    def __init__(self, engine: Engine, tokens_service: Tokens) -> None:
+    def __init__(self, engine: Engine, tokens_service: Tokens, audit: Audit) -> None:
         self._engine = engine
+        self._audit = audit
         self._tokens = tokens_service
 
     def create(self, user_id: int, name: str) -> Row[Any]:
@@ -27,6 +29,9 @@ class Apps:
         with write_transaction(self._engine) as conn:
             apps.create(conn, app_id=app_id, user_id=user_id, name=name, created_at=now_ms())
             row = apps.get(conn, app_id)
+            owner = users.get(conn, user_id)
+            if owner is not None:
+                self._audit.record(conn, owner.email, "app.create", target=app_id, detail={"name": name})
         assert row is not None
         return row
 
@@ -43,5 +48,9 @@ class Apps:
             apps.revoke(conn, row.id, now)
             hashes = tokens.revoke_for_app(conn, row.id, now)
             self._tokens.announce(conn, hashes)
+            owner = users.get(conn, user_id)
+            if owner is not None:
+                detail = {"name": row.name, "tokensRevoked": len(hashes)}
+                self._audit.record(conn, owner.email, "app.delete", target=row.id, detail=detail)
         self._tokens.forget(hashes)
         return row

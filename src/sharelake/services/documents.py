@@ -17,6 +17,7 @@ from sharelake.domain import records as wire
 from sharelake.domain.clock import now_ms, to_iso
 from sharelake.domain.errors import Invalid, NotFound
 from sharelake.domain.principal import Principal
+from sharelake.services.audit import Audit
 from sharelake.storage import documents as store
 from sharelake.storage.engine import write_transaction
 from sharelake.storage.types import AnyRow
@@ -67,8 +68,9 @@ def _text(body: Mapping[str, Any], field: str, default: str) -> str:
 
 
 class Documents:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, audit: Audit) -> None:
         self._engine = engine
+        self._audit = audit
         self.kinds: dict[str, Kind] = {}
 
     def register(self, kind: Kind) -> None:
@@ -112,6 +114,7 @@ class Documents:
             store.create(conn, **values)
             if kind.on_save is not None:
                 kind.on_save(conn, principal, kind, values)
+            self._record(conn, principal, kind, "create", values)
         self._changed(kind)
         return values
 
@@ -155,6 +158,7 @@ class Documents:
             store.update_(conn, row.id, **{k: v for k, v in values.items() if k != "id"})
             if kind.on_save is not None:
                 kind.on_save(conn, principal, kind, values)
+            self._record(conn, principal, kind, "update", values)
         self._changed(kind)
         return values
 
@@ -165,8 +169,15 @@ class Documents:
             store.delete_(conn, row.id)
             if kind.on_delete is not None:
                 kind.on_delete(conn, kind, row.id)
+            self._record(conn, principal, kind, "delete", dict(row._mapping))
         self._changed(kind)
         return row
+
+    def _record(
+        self, conn: Connection, principal: Principal, kind: Kind, verb: str, values: Mapping[str, Any]
+    ) -> None:
+        detail = {"recType": values["rec_type"], "name": values["name"], "active": values["active"]}
+        self._audit.record(conn, principal.email, f"{kind.name}.{verb}", target=values["id"], detail=detail)
 
     @staticmethod
     def _changed(kind: Kind) -> None:

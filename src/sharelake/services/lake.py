@@ -8,6 +8,7 @@ import threading
 
 from sharelake.services.accounts import Accounts
 from sharelake.services.apps import Apps
+from sharelake.services.audit import Audit
 from sharelake.services.changes import NOTIFY_CHANNEL as CHANGES_CHANNEL
 from sharelake.services.changes import Changes
 from sharelake.services.clusters import Clusters
@@ -17,6 +18,7 @@ from sharelake.services.documents import Documents
 from sharelake.services.exports import Exports
 from sharelake.services.mail import Mailer
 from sharelake.services.passwords import Passwords
+from sharelake.services.retention import Retention
 from sharelake.services.robots import Robots
 from sharelake.services.rules import rule_kind
 from sharelake.services.shares import Shares
@@ -57,16 +59,23 @@ class Lake:
         self.mailer = Mailer(
             smtp_url=settings.smtp_url, sender=settings.mail_from, outbox=settings.mail_outbox
         )
-        self.accounts = Accounts(self.engine, settings, self.passwords, self.mailer)
-        self.tokens = Tokens(self.engine, settings, self.accounts)
-        self.apps = Apps(self.engine, self.tokens)
+        self.audit = Audit(self.engine)
+        self.accounts = Accounts(self.engine, settings, self.passwords, self.mailer, self.audit)
+        self.tokens = Tokens(self.engine, settings, self.accounts, self.audit)
+        self.apps = Apps(self.engine, self.tokens, self.audit)
         self.sharing = Sharing(self.engine)
         self.consumers = Consumers(self.engine)
         self.shares = Shares(
-            self.engine, self.writer, self.sharing, self.consumers, dedup_window=settings.dedup_window
+            self.engine,
+            self.writer,
+            self.sharing,
+            self.consumers,
+            self.audit,
+            dedup_window=settings.dedup_window,
         )
+        self.retention = Retention(self.engine, self.audit)
         self.exports = Exports(self.shares)
-        self.documents = Documents(self.engine)
+        self.documents = Documents(self.engine, self.audit)
         self.documents.register(rule_kind(self.sharing))
         self.clusters = Clusters(self.engine, self.sharing, self.consumers, self.documents)
         self.documents.register(self.clusters.kind())

@@ -18,6 +18,7 @@ from sharelake.domain import records as wire
 from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import Invalid, NotFound
 from sharelake.domain.principal import Principal
+from sharelake.services.audit import Audit
 from sharelake.services.consumers import Consumers
 from sharelake.services.sharing import Sharing
 from sharelake.storage import outbox as outbox_events
@@ -77,12 +78,14 @@ class Shares:
         writer: GroupWriter,
         sharing: Sharing,
         consumers: Consumers,
+        audit: Audit,
         *,
         dedup_window: int,
     ) -> None:
         self._engine = engine
         self._sharing = sharing
         self._consumers = consumers
+        self._audit = audit
         self._writer = writer
         self._dedup_ms = dedup_window * 1000
         self._is_pg = engine.dialect.name == "postgresql"
@@ -380,6 +383,10 @@ class Shares:
                 )
                 if row is not None:
                     store.delete_ids(conn, [row.id])
+                    detail = {"recType": rec_type}
+                    for account in dict.fromkeys([row.owner_user, principal.email]):
+                        self._audit.record(conn, account, "record.delete", actor=principal.email,
+                                           target=row.id, detail=detail)  # fmt: skip
         if row is None:
             raise NotFound(
                 f"no record {record_id[:64]!r} of recType {rec_type!r} that you may delete",

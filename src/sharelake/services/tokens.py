@@ -21,6 +21,7 @@ from sharelake.domain.errors import Invalid, NotFound, Unauthenticated
 from sharelake.domain.principal import Principal
 from sharelake.domain.secrets import hash_secret, new_secret, new_uuid
 from sharelake.services.accounts import BAD_CREDENTIALS, Accounts
+from sharelake.services.audit import Audit
 from sharelake.settings import Settings
 from sharelake.storage import apps, users
 from sharelake.storage import tokens as store
@@ -34,8 +35,9 @@ _BAD_TOKEN = "the token is missing, unknown, expired or revoked; request a new o
 
 
 class Tokens:
-    def __init__(self, engine: Engine, settings: Settings, accounts: Accounts) -> None:
+    def __init__(self, engine: Engine, settings: Settings, accounts: Accounts, audit: Audit) -> None:
         self._engine = engine
+        self._audit = audit
         self._settings = settings
         self._accounts = accounts
         self._cache: dict[str, tuple[Principal, float]] = {}
@@ -131,11 +133,12 @@ class Tokens:
             "token_type": "Pipe" if kind == "pipe" else "Bearer",
             "scope": scope_text,
         }
+        token_id = new_uuid()
         with write_transaction(self._engine) as conn:
             expires = None if kind == "pipe" else now + self._settings.bearer_ttl * 1000
             store.create(
                 conn,
-                token_id=new_uuid(),
+                token_id=token_id,
                 secret_hash=hash_secret(secret),
                 kind=kind,
                 scope=scope_text,
@@ -160,6 +163,13 @@ class Tokens:
                     expires_at=now + self._settings.refresh_ttl * 1000,
                 )
                 answer["refresh_token"] = refresh_secret
+            self._audit.record(
+                conn,
+                user.email,
+                "token.issue",
+                target=token_id,
+                detail={"kind": kind, "scope": scope_text, "appid": app_id, "refresh": refresh},
+            )
         answer["extended"] = {
             "email": user.email,
             "identity": user.org,
@@ -265,6 +275,8 @@ class Tokens:
             if row is not None and row.revoked_at is None:
                 store.revoke(conn, row.id, now_ms())
                 self.announce(conn, [key])
+                self._audit.record(conn, _email(conn, row.user_id), "token.revoke", target=row.id,
+                                   detail={"kind": row.kind, "by": "logout"})  # fmt: skip
         self.forget([key])
 
     def revoke(self, principal: Principal, token_id: str) -> Row[Any]:
@@ -274,6 +286,9 @@ class Tokens:
                 raise NotFound(f"no live token {token_id[:64]!r} in your account", code="token_not_found")
             store.revoke(conn, row.id, now_ms())
             self.announce(conn, [row.secret_hash])
+            self._audit.record(
+                conn, principal.email, "token.revoke", target=row.id, detail={"kind": row.kind}
+            )
         self.forget([row.secret_hash])
         return row
 
@@ -292,3 +307,8 @@ class Tokens:
                 conn.execute(
                     text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": key}
                 )
+
+
+def _email(conn: Any, user_id: int) -> str:
+    row = users.get(conn, user_id)
+    return str(row.email) if row is not None else ""

@@ -245,3 +245,27 @@ robot_schedule = Table(
     Column("interval_ms", BigInteger, nullable=False),
     Index("ix_robot_schedule_next_run_at", "next_run_at"),
 )
+
+audit = Table(
+    "audit",
+    metadata,
+    # Who did what to an account, readable by that account only.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account", String(254), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(254)),
+    Column("action", String(40), nullable=False),
+    Column("target", String(255)),
+    Column("detail", JSONText),
+    Column("ip", String(64)),
+    Index("ix_audit_account_id", "account", "id"),
+)
+
+retention = Table(
+    "retention",
+    metadata,
+    Column("owner_user", String(254), primary_key=True),
+    Column("rec_type", String(255), primary_key=True),
+    Column("days", Integer, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+)
