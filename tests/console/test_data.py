@@ -15,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from sharelake.services.lake import Lake
-from tests.console.support import ConsoleUser, message
+from tests.console.support import ConsoleUser, by_testid, message
 from tests.helpers import Tenant
 
 SENET = {
@@ -232,3 +232,22 @@ def test_data_pages_need_a_session(client: TestClient) -> None:
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 303
         assert response.headers["location"].startswith("/console/login?next=%2Fconsole%2Fdata")
+
+
+def test_retention_is_shown_and_set_on_the_data_page(my_console: ConsoleUser, me: Tenant) -> None:
+    me.post("io.keep", {"n": 1})
+    page = my_console.client.get("/console/data/io.keep")
+    assert by_testid(page.text, "retention")
+    assert "kept forever" in page.text
+    saved = my_console.submit("/console/data/io.keep", "/console/data/io.keep/retention", {"days": "30"})
+    assert "Retention saved" in saved.text
+    assert me.get("/retention").json()["objs"][0]["days"] == 30
+    assert "30 days" in my_console.client.get("/console/data/io.keep").text
+    bad = my_console.submit("/console/data/io.keep", "/console/data/io.keep/retention", {"days": "0"})
+    assert "days must be" in bad.text
+    kept = my_console.submit("/console/data/io.keep", "/console/data/io.keep/retention", {"keep": "1"})
+    assert "kept forever" in kept.text
+    assert me.get("/retention").json()["objs"] == []
+    no_csrf = my_console.client.post("/console/data/io.keep/retention", data={"days": "5"})
+    assert no_csrf.status_code == 403
+    assert me.get("/retention").json()["objs"] == []

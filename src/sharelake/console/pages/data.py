@@ -3,15 +3,16 @@ cursor), a record's JSON, the time and device filters, a chart of the numbers an
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Form
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,10 +21,10 @@ from sharelake.api.deps import LakeDep
 from sharelake.api.errors import status_of
 from sharelake.api.params import list_query
 from sharelake.console import series, session
-from sharelake.console.web import ConsoleRoute, render, secure, with_query
+from sharelake.console.web import ConsoleRoute, redirect, render, secure, with_query
 from sharelake.domain import records as wire
 from sharelake.domain.clock import parse_instant
-from sharelake.domain.errors import Invalid
+from sharelake.domain.errors import Invalid, NotFound
 from sharelake.services.lake import Lake
 from sharelake.services.shares import RecordPage
 
@@ -117,6 +118,9 @@ async def records(request: Request, rec_type: str, lake: LakeDep, user: session.
         "newest": with_query(here, **filters) if "cursor" in given else None,
         "csv": with_query(f"{here}/export.csv", **given),
         "error": None,
+        "retention": await run_in_threadpool(lake.retention.get, user.principal, rec_type),
+        "retention_saved": request.query_params.get("retention"),
+        "retention_error": request.query_params.get("retention_error"),
     }
     try:
         result = await _read(lake, user, rec_type, given)
@@ -131,6 +135,28 @@ async def records(request: Request, rec_type: str, lake: LakeDep, user: session.
         older=with_query(here, **{**given, "cursor": result.next_cursor}) if result.next_cursor else None,
     )
     return render(request, "records.html", values, user=user)
+
+
+@router.post("/data/{rec_type}/retention")
+async def set_retention(
+    rec_type: str,
+    lake: LakeDep,
+    user: session.PostedSession,
+    days: Annotated[str, Form(max_length=12)] = "",
+    keep: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Keep this recType's records N days, or (keep) forever; errors come back on the page."""
+    here = f"/console/data/{rec_type}"
+    try:
+        if keep:
+            with contextlib.suppress(NotFound):  # already kept forever
+                await run_in_threadpool(lake.retention.clear, user.principal, rec_type)
+            return redirect(with_query(here, retention="kept"))
+        number = int(days) if days.strip().isdigit() else -1
+        await run_in_threadpool(lake.retention.set, user.principal, rec_type, number)
+    except Invalid as exc:
+        return redirect(with_query(here, retention_error=exc.message))
+    return redirect(with_query(here, retention="saved"))
 
 
 @router.get("/data/{rec_type}/export.csv")
