@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sharelake import __version__
 from sharelake.api import errors, openapi
+from sharelake.api.access_log import AccessLog
 from sharelake.api.context import ClientContext
 from sharelake.api.ingest import IngestDoor
 from sharelake.api.limits import BodyLimit
@@ -26,6 +27,7 @@ from sharelake.api.routes import (
     devices,
     export,
     health,
+    metrics,
     robots,
     rules,
     share,
@@ -82,7 +84,21 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
     app.state.trusted_proxies = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
     errors.install(app)
     # stream and export before share: their paths would otherwise match /share/{recType}/{id}.
-    for module in (auth, apps, tokens, stream, export, share, rules, devices, robots, views, account, health):
+    for module in (
+        auth,
+        apps,
+        tokens,
+        stream,
+        export,
+        share,
+        rules,
+        devices,
+        robots,
+        views,
+        account,
+        health,
+        metrics,
+    ):
         app.include_router(module.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -101,17 +117,21 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
     openapi.install(app)
     app.add_middleware(BodyLimit, max_body=settings.max_body)
     app.add_middleware(ClientContext, trusted=app.state.trusted_proxies)
-    app.door = IngestDoor(app.dispatch, lake, app.state.trusted_proxies)
+    trusted = app.state.trusted_proxies
+    app.front = AccessLog(
+        IngestDoor(app.dispatch, lake, trusted), lake.metrics, trusted, enabled=settings.access_log
+    )
     return app
 
 
 class SharelakeApp(FastAPI):
-    """FastAPI, with the write path answered at the door (before FastAPI's middleware stack)."""
+    """FastAPI behind a front: the access log, then the door where the write path is answered
+    (before FastAPI's own middleware stack)."""
 
-    door: IngestDoor
+    front: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.door(scope, receive, send)
+        await self.front(scope, receive, send)
 
     async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         "", description="Comma-separated proxy IPs whose X-Forwarded-For/-Proto headers are believed."
     )
+    metrics_token: str | None = Field(
+        None, description="When set, GET /metrics needs `Authorization: Bearer <this>`; unset, it is open."
+    )
+    ingest_rate_limit: float = Field(
+        0, ge=0, description="Records per second one token may write (bursts of twice that); 0: no limit."
+    )
+    access_log: bool = Field(True, description="Log one JSON line per request (token id, never the secret).")
     worker: bool = Field(True, description="Run the background worker inside `sharelake serve`.")
 
     @field_validator("database_url")

@@ -80,9 +80,11 @@ class Worker:
                 outbox.done(conn, event.id)
                 if writes:
                     lake.changes.announce(conn, [ANY])
+            lake.metrics.worker_events.inc()
             if writes:
                 lake.changes.notify([ANY])
         except Exception as exc:
+            lake.metrics.worker_failures.inc()
             failed = event.attempts >= MAX_ATTEMPTS
             delay = min(1000 * 2**event.attempts, 300_000)
             log.warning(

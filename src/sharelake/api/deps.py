@@ -48,6 +48,7 @@ async def authenticate(request: HTTPConnection, secret: str | None = None) -> Pr
     principal = lake.tokens.cached(secret, ip)
     if principal is None:
         principal = await run_in_threadpool(lake.tokens.authenticate, secret, ip)
+    request.scope.setdefault("state", {})["sharelake.token"] = principal.token_id  # for the access log
     return principal
 
 

@@ -10,7 +10,9 @@ routes are described in the OpenAPI schema by `api/openapi.py`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sharelake.api.errors import error_response, from_domain
 from sharelake.domain.errors import Invalid, SharelakeError, TooLarge, Unauthenticated
 from sharelake.services.lake import Lake
+from sharelake.services.limits import TokenBuckets
+from sharelake.storage.tables import records
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,9 @@ class IngestDoor:
         self.lake = lake
         self.max_body = lake.settings.max_body
         self.trusted = trusted_proxies
+        self.metrics = lake.metrics
+        rate = lake.settings.ingest_rate_limit
+        self.limiter = TokenBuckets(rate, burst=2 * rate) if rate > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -60,8 +67,11 @@ class IngestDoor:
             raw = scope.get("raw_path")
             target = match(raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"])
             if target is not None:
+                started = time.perf_counter()
+                state = scope.setdefault("state", {})
+                state["sharelake.ingest"] = True
                 try:
-                    body = await self._store(scope, receive, *target)
+                    body = await self._store(scope, state, receive, *target)
                 except SharelakeError as exc:
                     response = from_domain(exc)
                 except Exception:
@@ -72,13 +82,22 @@ class IngestDoor:
                 else:
                     await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
                     await send({"type": "http.response.body", "body": body})
+                    self.metrics.ingest_requests.inc(1, "200")
+                    self.metrics.ingest_seconds.observe(time.perf_counter() - started)
                     return
+                self.metrics.ingest_requests.inc(1, str(response.status_code))
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
     async def _store(
-        self, scope: Scope, receive: Receive, rec_type: str, tags: list[str], secret: str | None
+        self,
+        scope: Scope,
+        state: dict[str, Any],
+        receive: Receive,
+        rec_type: str,
+        tags: list[str],
+        secret: str | None,
     ) -> bytes:
         authorization = forwarded = None
         declared = -1
@@ -101,6 +120,7 @@ class IngestDoor:
         principal = tokens.cached(secret, ip)
         if principal is None:
             principal = await run_in_threadpool(tokens.authenticate, secret, ip)
+        state["sharelake.token"] = principal.token_id
         body = await self._body(receive)
         query = QueryParams(scope["query_string"]) if scope["query_string"] else _NO_QUERY
         shares = self.lake.shares
@@ -110,7 +130,15 @@ class IngestDoor:
             if len(body) > _INLINE_BODY
             else shares.prepare(*args)
         )
-        return await shares.commit(job)
+        offered = len(job.rows[records])
+        if self.limiter is not None:
+            self.limiter.take(principal.token_id, offered)
+        answer = await shares.commit(job)
+        stored = len(job.rows[records])  # repeats of a frame were dropped from the job
+        self.metrics.ingest_records.inc(stored)
+        if stored < offered:
+            self.metrics.ingest_duplicates.inc(offered - stored)
+        return answer
 
     async def _body(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []

@@ -30,9 +30,11 @@ def serve(host: str, port: int, no_worker: bool, access_log: bool) -> None:
         problems = settings.problems_for_production()
         if problems:
             raise click.ClickException("refusing to start in production: " + "; ".join(problems))
+    settings.access_log = access_log
     app = create_app(settings, worker=False if no_worker else None)
     click.echo(f"sharelake serving http://{host}:{port} (API docs at /docs, console at /console)", err=True)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", proxy_headers=False)
+    # sharelake writes its own access log (JSON, token ids, no secrets from paths): uvicorn's is off.
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", proxy_headers=False)
 
 
 @click.command()

@@ -22,6 +22,7 @@ from sharelake.domain.clock import now_ms, parse_instant, to_datetime, to_iso
 from sharelake.domain.clusters import Cluster, derived_id, normalize_cluster_data, unpacked_data
 from sharelake.domain.errors import Invalid
 from sharelake.domain.principal import Principal
+from sharelake.metrics import Metrics
 from sharelake.services.consumers import Consumers, acting_as, doc_data
 from sharelake.services.documents import Documents, Kind
 from sharelake.services.sharing import Sharing
@@ -41,8 +42,11 @@ def cluster_of(doc: AnyRow) -> Cluster:
 
 
 class Clusters:
-    def __init__(self, engine: Engine, sharing: Sharing, consumers: Consumers, documents: Documents) -> None:
+    def __init__(
+        self, engine: Engine, sharing: Sharing, consumers: Consumers, documents: Documents, metrics: Metrics
+    ) -> None:
         self._engine = engine
+        self._metrics = metrics
         self._sharing = sharing
         self._consumers = consumers
         self._documents = documents
@@ -143,6 +147,8 @@ class Clusters:
             result = self._decode(
                 cluster, bytes.fromhex(payload_hex), record.f_port or 0, to_datetime(when_ms)
             )
+        if result.errors:
+            self._metrics.decode_errors.inc()
         device_tags = cluster.devices[record.dev_eui]
         data = unpacked_data(
             result.data,

@@ -6,6 +6,7 @@ import logging
 import secrets
 import threading
 
+from sharelake.metrics import Metrics
 from sharelake.services.accounts import Accounts
 from sharelake.services.apps import Apps
 from sharelake.services.audit import Audit
@@ -29,6 +30,7 @@ from sharelake.services.tokens import Tokens
 from sharelake.services.views import Views
 from sharelake.settings import Settings
 from sharelake.storage import kv
+from sharelake.storage import outbox as outbox_store
 from sharelake.storage.engine import migrate, open_engine, write_transaction
 from sharelake.storage.notify import Listener
 from sharelake.storage.tables import outbox, records
@@ -53,6 +55,8 @@ class Lake:
                 conn, "secret_key", secrets.token_urlsafe(48)
             )
         self.writer = GroupWriter(self.engine, max_batch=settings.write_batch)
+        self.metrics = Metrics()
+        self.writer.after_commit.append(lambda jobs: self.metrics.commit_batch.observe(len(jobs)))
         self.passwords = Passwords(
             time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost
         )
@@ -77,7 +81,7 @@ class Lake:
         self.exports = Exports(self.shares)
         self.documents = Documents(self.engine, self.audit)
         self.documents.register(rule_kind(self.sharing))
-        self.clusters = Clusters(self.engine, self.sharing, self.consumers, self.documents)
+        self.clusters = Clusters(self.engine, self.sharing, self.consumers, self.documents, self.metrics)
         self.documents.register(self.clusters.kind())
         self.views = Views(self.engine, self.sharing)
         self.documents.register(self.views.kind())
@@ -96,6 +100,9 @@ class Lake:
         self.writer.after_commit.append(lambda jobs: self.changes.notify(_rec_types(jobs)))
         if self.is_postgres:
             self.writer.before_commit.append(lambda conn, jobs: self.changes.announce(conn, _rec_types(jobs)))
+        self.metrics.gauge("sharelake_outbox_pending", "Outbox events waiting for the worker.", self._pending)
+        self.metrics.gauge("sharelake_write_queue", "Write jobs waiting for the writer.", self.writer.queued)
+        self.metrics.gauge("sharelake_stream_clients", "Open live streams.", lambda: self.changes.listening)
         self._listener: Listener | None = None
 
     @property
@@ -120,6 +127,10 @@ class Lake:
     def _wake_worker(self, jobs: list[WriteJob]) -> None:
         if any(job.rows.get(outbox) for job in jobs):
             self.outbox_signal.set()
+
+    def _pending(self) -> float:
+        with self.engine.connect() as conn:
+            return outbox_store.pending(conn)
 
     def _forget_caches(self) -> None:
         self.tokens.forget_all()

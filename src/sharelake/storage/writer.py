@@ -93,6 +93,9 @@ class GroupWriter:
                 self._thread = threading.Thread(target=self._run, name="sharelake-writer", daemon=True)
                 self._thread.start()
 
+    def queued(self) -> int:
+        return self._queue.qsize()
+
     def close(self) -> None:
         """Finish every queued job, then stop the thread."""
         self._closed = True
