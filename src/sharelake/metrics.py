@@ -100,6 +100,11 @@ class Metrics:
                 (1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             )
         )
+        self.commit_seconds = self.add(
+            Histogram(
+                "sharelake_commit_seconds", "Time to write and commit one group commit.", LATENCY_BUCKETS
+            )
+        )
         self.worker_events = self.add(Counter("sharelake_worker_events_total", "Outbox events processed."))
         self.worker_failures = self.add(
             Counter("sharelake_worker_failures_total", "Outbox event attempts that failed.")

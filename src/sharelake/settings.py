@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         "FULL",
         description="SQLite `synchronous` pragma: FULL survives power loss, NORMAL only process crashes.",
     )
+    writer: Literal["auto", "inline", "thread"] = Field(
+        "auto",
+        description="Where group commits run: `inline` in the event loop (auto on SQLite), or a `thread` "
+        "(auto on PostgreSQL).",
+    )
     write_batch: int = Field(512, ge=1, description="Most records committed in one group-commit transaction.")
     dedup_window: int = Field(
         300, ge=0, description="Seconds within which a repeated uplink frame is merged into the first record."

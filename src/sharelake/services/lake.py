@@ -54,9 +54,10 @@ class Lake:
             self.secret_key = settings.secret_key or kv.get_or_create(
                 conn, "secret_key", secrets.token_urlsafe(48)
             )
-        self.writer = GroupWriter(self.engine, max_batch=settings.write_batch)
+        inline = None if settings.writer == "auto" else settings.writer == "inline"
+        self.writer = GroupWriter(self.engine, max_batch=settings.write_batch, inline=inline)
         self.metrics = Metrics()
-        self.writer.after_commit.append(lambda jobs: self.metrics.commit_batch.observe(len(jobs)))
+        self.writer.after_commit.append(self._measure_commit)
         self.passwords = Passwords(
             time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost
         )
@@ -127,6 +128,10 @@ class Lake:
     def _wake_worker(self, jobs: list[WriteJob]) -> None:
         if any(job.rows.get(outbox) for job in jobs):
             self.outbox_signal.set()
+
+    def _measure_commit(self, jobs: list[WriteJob]) -> None:
+        self.metrics.commit_batch.observe(len(jobs))
+        self.metrics.commit_seconds.observe(self.writer.last_commit_seconds)
 
     def _pending(self) -> float:
         with self.engine.connect() as conn:

@@ -64,6 +64,7 @@ class Sharing:
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._memo: dict[tuple[Party, str], list[Grant]] = {}
+        self._co_owners: dict[tuple[str, str, str | None, str, str], tuple[str, ...]] = {}
         self._is_pg = engine.dialect.name == "postgresql"
 
     # -- the snapshot -------------------------------------------------------------------------
@@ -71,6 +72,7 @@ class Sharing:
         with self._lock:
             self._snapshot = None
             self._memo = {}
+            self._co_owners = {}
 
     def announce(self, conn: Connection) -> None:
         """Tell the other processes (PostgreSQL) that rules changed; sent when `conn` commits."""
@@ -108,6 +110,7 @@ class Sharing:
         with self._lock:
             self._snapshot = fresh
             self._memo = {}
+            self._co_owners = {}
         return fresh
 
     # -- delegation (Policy) ------------------------------------------------------------------
@@ -173,8 +176,13 @@ class Sharing:
         )
 
     def co_owners(self, principal: Principal, rec_type: str) -> tuple[str, ...]:
-        """Owners whose rules grant `principal` Write on `rec_type`: they co-own what it writes there."""
+        """Owners whose rules grant `principal` Write on `rec_type`: they co-own what it writes there.
+        Asked on every write, so remembered until the rules change."""
         snap = self._rules()
+        key = (principal.email, principal.org, principal.app_id, principal.role, rec_type)
+        known = self._co_owners.get(key)
+        if known is not None:
+            return known
         writer = party(principal)
         owners: list[str] = []
         for grant in self.grants(writer, "Write"):
@@ -188,7 +196,11 @@ class Sharing:
                     and all(org_condition_holds(c, org) for c in grant.org_conditions)
                 ):
                     owners.append(owner)
-        return tuple(owners)
+        found = tuple(owners)
+        if len(self._co_owners) > 100_000:
+            self._co_owners.clear()
+        self._co_owners[key] = found
+        return found
 
     # -- authoring ------------------------------------------------------------------------------
     def check_author(self, principal: Principal, rule: Rule) -> None:
