@@ -139,7 +139,10 @@ class Worker:
             while not stopping.is_set():
                 try:
                     busy = self.process_once()
-                    busy += self._lake.robots.run_due()
+                    scheduled = self._lake.robots.run_due()
+                    if scheduled:  # their writes: wake this process's live streams (others poll)
+                        self._lake.changes.notify([ANY])
+                    busy += scheduled
                 except Exception:
                     log.exception("the worker could not claim events; retrying")
                     busy = 0
