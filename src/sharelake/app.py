@@ -19,7 +19,7 @@ from sharelake.api import errors, openapi
 from sharelake.api.access_log import AccessLog
 from sharelake.api.context import ClientContext
 from sharelake.api.ingest import IngestDoor
-from sharelake.api.limits import BodyLimit
+from sharelake.api.limits import BodyLimit, CleanUrl
 from sharelake.api.routes import (
     account,
     apps,
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
 
     openapi.install(app)
     app.add_middleware(BodyLimit, max_body=settings.max_body)
+    app.add_middleware(CleanUrl)
     app.add_middleware(ClientContext, trusted=app.state.trusted_proxies)
     trusted = app.state.trusted_proxies
     app.front = AccessLog(

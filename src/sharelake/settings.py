@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     max_body: int = Field(
         1024 * 1024, ge=1024, description="Largest accepted request body in bytes (413 above)."
     )
+    request_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a client has to send a whole request, headers and body (408 after).",
+    )
     bearer_ttl: int = Field(48 * 3600, ge=60, description="Lifetime of a password-grant token, in seconds.")
     refresh_ttl: int = Field(30 * 24 * 3600, ge=60, description="Lifetime of a refresh token, in seconds.")
     verify_ttl: int = Field(

@@ -8,7 +8,7 @@ import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from sharelake.domain.errors import (
@@ -96,6 +96,11 @@ async def _http(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, dict(exc.headers or {}) or None)
 
 
+async def _gone(_request: Request, _exc: Exception) -> Response:
+    # The client left mid-body: nobody reads this answer, and it is not the server's failure.
+    return error_response(400, "client_disconnected", "the client went away before sending the whole body")
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "the server failed on this request; it has been logged")
@@ -105,4 +110,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SharelakeError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(ClientDisconnect, _gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # Bodies above this are prepared in a worker thread so a large batch cannot stall the event loop.
 _INLINE_BODY = 64 * 1024
 _NO_QUERY: Mapping[str, str] = {}
-_HEADERS = [(b"content-type", b"application/json")]
+_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
 def match(path: str) -> tuple[str, list[str], str | None] | None:
@@ -80,7 +80,8 @@ class IngestDoor:
                         500, "internal_error", "the server failed on this request; it has been logged"
                     )
                 else:
-                    await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+                    headers = [_CONTENT_TYPE, (b"content-length", str(len(body)).encode())]
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
                     await send({"type": "http.response.body", "body": body})
                     self.metrics.ingest_requests.inc(1, "200")
                     self.metrics.ingest_seconds.observe(time.perf_counter() - started)

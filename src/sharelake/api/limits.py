@@ -1,12 +1,13 @@
-"""Request body limit as plain ASGI middleware: 413 before the body is read when it says it is
-too big, and a stop as soon as a streamed body passes the limit."""
+"""Limits on what a request may carry, as plain ASGI middleware: the body (413 before it is read when
+it says it is too big, and a stop as soon as a streamed body passes the limit), and the URL (no NUL:
+no resource is named with one, and PostgreSQL cannot even compare text holding one)."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sharelake.api.errors import error_response
-from sharelake.domain.errors import TooLarge
+from sharelake.api.errors import error_response, from_domain
+from sharelake.domain.errors import Invalid, TooLarge
 
 
 class BodyLimit:
@@ -47,3 +48,19 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+class CleanUrl:
+    """400 for a path or query string holding a NUL (raw or as %00), before any route sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query: bytes = scope.get("query_string", b"")
+            if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query:
+                error = Invalid("the URL holds a NUL character (%00)", code="invalid_url")
+                await from_domain(error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from sharelake.domain.records import REC_TYPE_PATTERN, RECORD_ID_PATTERN
+
 _ERROR = {
     "description": "Error",
     "content": {
@@ -85,6 +87,39 @@ def _write(summary: str, extra_params: list[dict[str, Any]], secured: bool = Tru
     return operation
 
 
+# Path parameters documented with the grammar the domain checks them against, so a client (and a
+# schema-driven fuzzer) knows what a valid one looks like. The checks stay in the domain: a wrong one
+# is still the domain's 400 (or 404 for an id), not a 422 from the framework.
+_REC_TYPE = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": f"^{REC_TYPE_PATTERN}$"}
+_ANY_REC_TYPE = {**_REC_TYPE, "pattern": f"^(?:\\*|{REC_TYPE_PATTERN})$", "description": "`*`: every recType"}
+_ID = {"type": "string", "pattern": f"^{RECORD_ID_PATTERN}$"}
+_UUID = {
+    "type": "string",
+    "pattern": "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$",
+}
+_DOCUMENTS = ("/rule/", "/device/", "/robo/", "/view/")  # `*` as recType: all of them
+
+
+def _refine(path: str, method: str, operation: dict[str, Any]) -> None:
+    """Every error in its one shape (FastAPI's own 422 schema is not what the API sends), and path
+    parameters with their grammar."""
+    responses = operation.setdefault("responses", {})
+    if "422" in responses:
+        responses["422"] = _ERROR
+    responses.setdefault("default", _ERROR)
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] != "path":
+            continue
+        name = parameter["name"]
+        if name == "recType":
+            star = path.startswith(_DOCUMENTS) and not (method == "post" and path.count("/") == 2)
+            parameter["schema"] = _ANY_REC_TYPE if star else _REC_TYPE
+        elif name == "id":
+            parameter["schema"] = _ID
+        elif name in ("app_id", "token_id"):
+            parameter["schema"] = _UUID
+
+
 def install(app: FastAPI) -> None:
     def schema() -> dict[str, Any]:
         if app.openapi_schema:
@@ -105,6 +140,9 @@ def install(app: FastAPI) -> None:
             [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
             secured=False,
         )
+        for path, operations in paths.items():
+            for method, operation in operations.items():
+                _refine(path, method, operation)
         components = spec.setdefault("components", {})
         components.setdefault("securitySchemes", {})["bearer"] = {
             "type": "http",

@@ -17,6 +17,7 @@ MAX_PER_PAGE = 10_000
 DEFAULT_PER_PAGE = 999
 _DATA_PATH = re.compile(r"data(?:\.[A-Za-z0-9_-]{1,64}){1,8}")
 _DEV_EUI = re.compile(r"[0-9A-Fa-f]{16}")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,20}")  # not int()'s wider grammar: "1_000", "١٢"
 
 
 def _get(params: Mapping[str, str], name: str) -> str | None:
@@ -28,10 +29,9 @@ def integer(params: Mapping[str, str], name: str, default: int, low: int, high: 
     text = _get(params, name)
     if text is None:
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise Invalid(f"{name}={text[:40]!r} is not a whole number", code="invalid_parameter") from None
+    if not _INTEGER.fullmatch(text):
+        raise Invalid(f"{name}={text[:40]!r} is not a whole number", code="invalid_parameter")
+    value = int(text)
     if not low <= value <= high:
         raise Invalid(f"{name} must be between {low} and {high} (got {value})", code="invalid_parameter")
     return value

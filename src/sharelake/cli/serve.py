@@ -9,6 +9,7 @@ import signal
 import click
 import uvicorn
 
+from sharelake.api import http11
 from sharelake.app import create_app
 from sharelake.cli.common import friendly, load_settings, open_lake, setup_logging
 from sharelake.worker import Worker
@@ -34,7 +35,15 @@ def serve(host: str, port: int, no_worker: bool, access_log: bool) -> None:
     app = create_app(settings, worker=False if no_worker else None)
     click.echo(f"sharelake serving http://{host}:{port} (API docs at /docs, console at /console)", err=True)
     # sharelake writes its own access log (JSON, token ids, no secrets from paths): uvicorn's is off.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", proxy_headers=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        http=http11.protocol(settings.request_timeout),  # bounded headers, a request deadline
+        access_log=False,
+        log_level="info",
+        proxy_headers=False,
+    )
 
 
 @click.command()

@@ -8,7 +8,11 @@ from datetime import UTC, datetime
 
 from sharelake.domain.errors import Invalid
 
-_EPOCH_MS = re.compile(r"-?\d{1,16}")
+_EPOCH_MS = re.compile(r"-?[0-9]{1,16}")
+# The instants a datetime can hold (years 1 to 9999): times outside them are refused at the door,
+# not discovered as an overflow in the database or the decoder.
+MIN_MS = -62_135_596_800_000  # 0001-01-01T00:00:00.000Z
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 def now_ms() -> int:
@@ -35,13 +39,17 @@ def parse_instant(text: str, *, name: str = "time") -> int:
     """Epoch milliseconds or ISO-8601 (a naive ISO time is taken as UTC) → epoch ms."""
     text = text.strip()
     if _EPOCH_MS.fullmatch(text):
-        return int(text)
-    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-    try:
-        value = datetime.fromisoformat(iso)
-    except ValueError:
-        raise Invalid(
-            f"{name}={text!r} is not a time: give epoch milliseconds or ISO-8601 (e.g. 2026-11-22T10:00:00Z)",
-            code="invalid_parameter",
-        ) from None
-    return from_datetime(value)
+        ms = int(text)
+    else:
+        iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+        try:
+            ms = from_datetime(datetime.fromisoformat(iso))
+        except (ValueError, OverflowError):
+            raise Invalid(
+                f"{name}={text[:80]!r} is not a time: give epoch milliseconds or ISO-8601 "
+                "(e.g. 2026-11-22T10:00:00Z)",
+                code="invalid_parameter",
+            ) from None
+    if not MIN_MS <= ms <= MAX_MS:
+        raise Invalid(f"{name}={text[:80]!r} is outside the years 1 to 9999", code="invalid_parameter")
+    return ms

@@ -17,10 +17,13 @@ import orjson
 from sharelake.domain.clock import to_iso
 from sharelake.domain.errors import Invalid
 
-_REC_TYPE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
-_RECORD_ID = re.compile(r"[0-9a-f]{24}")
+REC_TYPE_PATTERN = r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*"  # also in the OpenAPI schema
+RECORD_ID_PATTERN = r"[0-9a-f]{24}"
+_REC_TYPE = re.compile(REC_TYPE_PATTERN)
+_RECORD_ID = re.compile(RECORD_ID_PATTERN)
 MAX_TAGS = 64
 MAX_TAG_LENGTH = 255
+MAX_RECORDS = 10_000  # records in one POST body (an array); a page holds as many at most
 
 # ObjectId-like ids: 4-byte seconds, 5 bytes fixed per process, 3-byte counter.
 _process_bytes = os.urandom(5)
@@ -74,7 +77,10 @@ def compact_json(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except TypeError:  # integers beyond 64 bits: the standard library writes them exactly
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        try:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except RecursionError:  # it nests less deeply than orjson
+            raise Invalid("the JSON is nested too deeply", code="invalid_json") from None
 
 
 def checksum(data_json: str) -> str:

@@ -15,8 +15,8 @@ from sqlalchemy import Connection, Engine, Table, text
 
 from sharelake import ingest
 from sharelake.domain import records as wire
-from sharelake.domain.clock import now_ms
-from sharelake.domain.errors import Invalid, NotFound
+from sharelake.domain.clock import MAX_MS, now_ms
+from sharelake.domain.errors import Invalid, NotFound, TooLarge
 from sharelake.domain.principal import Principal
 from sharelake.services.audit import Audit
 from sharelake.services.consumers import Consumers
@@ -422,7 +422,10 @@ def parse_body(body: bytes) -> list[dict[str, Any]]:
         raise Invalid(f"the body is not valid JSON: {exc}", code="invalid_json") from None
     if _LONG_INTEGER.search(body):
         # orjson reads integers beyond 64 bits as floats; the standard parser keeps them exact.
-        value = json.loads(body, parse_constant=_no_constants)
+        try:
+            value = json.loads(body, parse_constant=_no_constants)
+        except RecursionError:  # it nests less deeply than orjson (1024 levels)
+            raise Invalid("the body is nested too deeply", code="invalid_json") from None
     if isinstance(value, dict):
         items = [value]
     elif isinstance(value, list):
@@ -433,6 +436,11 @@ def parse_body(body: bytes) -> list[dict[str, Any]]:
         items = value
     else:
         raise Invalid("the body must be a JSON object (or an array of objects)", code="invalid_body")
+    if len(items) > wire.MAX_RECORDS:
+        raise TooLarge(
+            f"the body holds {len(items)} records; send at most {wire.MAX_RECORDS} per request",
+            code="too_many_records",
+        )
     if b"\\u0000" in body and any(_has_nul(item) for item in items):
         raise Invalid("the body holds a NUL character (\\u0000), which cannot be stored", code="invalid_json")
     return items
@@ -465,6 +473,6 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         raise Invalid(
             "cursor is not one this server gave out; start again without it", code="invalid_cursor"
         ) from None
-    if not wire.is_record_id(record_id) or tstamp < 0:
+    if not wire.is_record_id(record_id) or not 0 <= tstamp <= MAX_MS:
         raise Invalid("cursor is not one this server gave out; start again without it", code="invalid_cursor")
     return tstamp, record_id

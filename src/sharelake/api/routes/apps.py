@@ -17,7 +17,9 @@ router = APIRouter(tags=["apps"])
 
 
 class AppBody(BaseModel):
-    name: str = Field(min_length=1, max_length=255, description="What the key is for.")
+    name: str = Field(
+        min_length=1, max_length=255, pattern=r"^[^\x00]*$", description="What the key is for (no NUL)."
+    )
 
 
 def _obj(row: Row[Any]) -> dict[str, Any]:

@@ -55,14 +55,16 @@ async def _token_params(request: Request) -> dict[str, str]:
             raise Invalid("the JSON body must be an object of parameters", code="invalid_body")
         params.update({str(k): str(v) for k, v in value.items() if v is not None and v != ""})
     elif content_type == "multipart/form-data":
-        form = await request.form()
-        params.update({k: v for k, v in form.items() if isinstance(v, str) and v != ""})
+        async with request.form() as form:  # closes the temporary files of any file parts
+            params.update({k: v for k, v in form.items() if isinstance(v, str) and v != ""})
     else:
         try:
             pairs = parse_qsl(body.decode(), keep_blank_values=False, strict_parsing=False)
         except UnicodeDecodeError:
             raise Invalid("the form body is not UTF-8", code="invalid_body") from None
         params.update(dict(pairs))
+    if any("\x00" in k or "\x00" in v for k, v in params.items()):
+        raise Invalid("a parameter holds a NUL character", code="invalid_request")
     return params
 
 

@@ -17,6 +17,12 @@ router = APIRouter(tags=["share"])
     "/share/{recType}/export",
     summary="Every record you may see, as CSV (flattened columns) or NDJSON, streamed",
     response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The records, one CSV row or one JSON line each",
+            "content": {"text/csv": {}, "application/x-ndjson": {}},
+        }
+    },
 )
 def export(
     recType: str,

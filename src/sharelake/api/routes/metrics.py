@@ -7,7 +7,7 @@ import hmac
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from sharelake.api.deps import LakeDep
 from sharelake.domain.errors import Unauthenticated
@@ -15,7 +15,11 @@ from sharelake.domain.errors import Unauthenticated
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", summary="Prometheus metrics (ingest rate, latencies, queue depth, decode errors)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (ingest rate, latencies, queue depth, decode errors)",
+    response_class=PlainTextResponse,
+)
 async def metrics(request: Request, lake: LakeDep) -> Response:
     expected = lake.settings.metrics_token
     if expected:

@@ -94,6 +94,7 @@ def _start(lake: Lake, principal: Principal, rec_type: str, last_id: str | None)
     "/share/{recType}/stream",
     summary="Live: Server-Sent Events of new records you may see (resume with Last-Event-ID)",
     response_class=StreamingResponse,
+    responses={200: {"description": "A Server-Sent Events stream", "content": {"text/event-stream": {}}}},
 )
 async def stream(recType: str, request: Request, caller: Caller, lake: LakeDep) -> StreamingResponse:
     caller.require("SHARE", "READ")
