@@ -173,6 +173,7 @@ class Sharing:
             principal.email,
             self.grants(party(principal), operation),
             co_owned_in=(rec_type or "*") if has_co_owned else None,
+            rec_type=rec_type,
         )
 
     def co_owners(self, principal: Principal, rec_type: str) -> tuple[str, ...]:

@@ -15,13 +15,13 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
-    and_,
     bindparam,
     cast,
     delete,
     func,
-    or_,
+    literal,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -117,16 +117,11 @@ def _ordered(conn: Connection, query: Select[Any], page: Page) -> Select[Any]:
 def list_(conn: Connection, visible: ColumnElement[bool], flt: Filter, page: Page) -> list[Row[Any]]:
     clauses = _where(visible, flt)
     if page.after is not None:
-        tstamp, record_id = page.after
-        descending = page.sort[0][1]
-        if descending:
-            clauses.append(
-                or_(records.c.tstamp < tstamp, and_(records.c.tstamp == tstamp, records.c.id < record_id))
-            )
-        else:
-            clauses.append(
-                or_(records.c.tstamp > tstamp, and_(records.c.tstamp == tstamp, records.c.id > record_id))
-            )
+        # A row value, not `tstamp > t OR (tstamp = t AND id > i)`: both databases seek the index to
+        # it, where the OR form walks the range from its start (a deep page cost as much as OFFSET).
+        key = tuple_(records.c.tstamp, records.c.id)
+        after = tuple_(literal(page.after[0]), literal(page.after[1]))
+        clauses.append(key < after if page.sort[0][1] else key > after)
     query = _ordered(conn, select(*COLUMNS).where(*clauses), page).limit(page.limit)
     if page.offset:
         query = query.offset(page.offset)

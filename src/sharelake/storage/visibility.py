@@ -10,22 +10,35 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, and_, false, or_, select
 
-from sharelake.domain.rules import Grant, OrgCondition
+from sharelake.domain.rules import Grant, OrgCondition, rec_type_matches
 from sharelake.storage.tables import record_owners, records
 
 
 def visible(
-    email: str, grants: Sequence[Grant] = (), *, co_owned_in: str | None = None
+    email: str, grants: Sequence[Grant] = (), *, co_owned_in: str | None = None, rec_type: str | None = None
 ) -> ColumnElement[bool]:
     """Records `email` may act on. `co_owned_in`: also records of that recType (or of any, with "*")
-    the caller co-owns — pass it only when they have some, so the common case stays one index range."""
-    clauses: list[ColumnElement[bool]] = [records.c.owner_user == email]
+    the caller co-owns — pass it only when they have some, so the common case stays one index range.
+    `rec_type`: the recType the query is limited to, when it is: grants that cannot reach it drop out,
+    and whole-owner grants merge with the caller's own records into one `owner_user IN (…)`, which
+    the databases read as one index range per owner instead of an OR of branches."""
+    owners = [email]
+    clauses: list[ColumnElement[bool]] = []
+    for grant in grants:
+        if rec_type is not None:
+            if not rec_type_matches(grant.rec_type, rec_type):
+                continue
+            if grant.resource_id == "*" and not grant.org_conditions and grant.owner_app is None:
+                owners.extend(o for o in grant.owners if o not in owners)
+                continue
+        clauses.append(_grant(grant))
+    own = records.c.owner_user == email if len(owners) == 1 else records.c.owner_user.in_(owners)
+    clauses.insert(0, own)
     if co_owned_in is not None:
         co_owned = select(record_owners.c.record_id).where(record_owners.c.owner_user == email)
         if co_owned_in != "*":
             co_owned = co_owned.where(record_owners.c.rec_type == co_owned_in)
         clauses.append(records.c.id.in_(co_owned))
-    clauses.extend(_grant(g) for g in grants)
     return or_(*clauses) if len(clauses) > 1 else clauses[0]
 
 
