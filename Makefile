@@ -32,8 +32,8 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	bash scripts/test-setup
-	$(BIN)/python -m benchmarks
+	bash scripts/bench-setup
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
