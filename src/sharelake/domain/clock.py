@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from datetime import UTC, datetime
@@ -22,7 +23,15 @@ def now_ms() -> int:
 def to_iso(ms: int) -> str:
     """`2026-11-22T10:00:00.000Z`: Microshare's form, always UTC with milliseconds."""
     seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    return f"{_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    # Records of one page are mostly from a few seconds: formatting each second once is most of the
+    # cost of serving a record's dates.
+    t = time.gmtime(seconds)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
 
 
 def to_datetime(ms: int) -> datetime:

@@ -47,11 +47,6 @@ class Exports:
                 return
             after = (rows[-1].tstamp, rows[-1].id)
 
-    def _records(self, principal: Principal, flt: Filter) -> Iterator[dict[str, Any]]:
-        for rows in self._pages(principal, flt):
-            for row in rows:
-                yield orjson.loads(orjson.dumps(wire.full(row)))
-
     def ndjson(self, principal: Principal, flt: Filter) -> Iterator[bytes]:
         flt.t_to = min(flt.t_to, now_ms()) if flt.t_to is not None else now_ms()
         for rows in self._pages(principal, flt):
@@ -59,17 +54,17 @@ class Exports:
 
     def csv(self, principal: Principal, flt: Filter) -> Iterator[bytes]:
         flt.t_to = min(flt.t_to, now_ms()) if flt.t_to is not None else now_ms()
-        columns: set[str] = set()
-        for record in self._records(principal, flt):
-            columns.update(exports.flatten(record))
-        head = exports.header(columns)
+        seen: set[str] = set()
+        for rows in self._pages(principal, flt):
+            for row in rows:
+                seen.update(exports.columns(row))
+        head = exports.header(seen)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(head)
-        for count, record in enumerate(self._records(principal, flt), 1):
-            writer.writerow(list(exports.cells(exports.flatten(record), head)))
-            if count % 500 == 0:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
         yield buffer.getvalue().encode()
+        for rows in self._pages(principal, flt):
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerows(list(exports.cells(exports.flatten(row), head)) for row in rows)
+            yield buffer.getvalue().encode()

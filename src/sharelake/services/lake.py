@@ -79,6 +79,7 @@ class Lake:
             dedup_window=settings.dedup_window,
         )
         self.retention = Retention(self.engine, self.audit)
+        self.writer.before_batch.append(self.shares.find_stored_frames)
         self.exports = Exports(self.shares)
         self.documents = Documents(self.engine, self.audit)
         self.documents.register(rule_kind(self.sharing))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,10 @@ from sharelake.storage.engine import write_transaction
 from sharelake.storage.tables import outbox, record_owners, record_tags, records
 from sharelake.storage.writer import GroupWriter, WriteJob
 
-_LONG_INTEGER = re.compile(rb"\d{19,}")
+# Digits all become "0": a run of 19 of them then is a plain substring search (a regex over the
+# digits of a typical uplink body cost more than parsing it).
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+_NINETEEN_DIGITS = b"0" * 19
 _EMPTY_TAGS = "[]"
 _NO_OWNERS = "[]"
 
@@ -63,6 +65,16 @@ class _Pending:
     """A frame already in this batch, so a duplicate in the same batch merges into it."""
 
     row: dict[str, Any]
+    uplink: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _StoredFrame:
+    """A stored record of a frame; `uplink` takes the gateways merged into it during the batch."""
+
+    id: str
+    tstamp: int
+    tags: str
     uplink: dict[str, Any]
 
 
@@ -170,6 +182,7 @@ class Shares:
             job.rows[outbox] = events
         if frames and self._dedup_ms:
             job.before = self._deduplicate(frames, dict(job.rows))
+            job.frames = [(principal.email, rec_type, key) for _, key in frames]
         return job
 
     async def commit(self, job: WriteJob) -> bytes:
@@ -216,14 +229,12 @@ class Shares:
                     replaced[index] = _short(pending.row)
                     drop.add(index)
                     continue
-                if self._is_pg:
-                    # Serialise writers of the same frame across API processes until commit.
-                    conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
-                found = store.find_frame(conn, row["owner_user"], row["rec_type"], key, since)
-                if found is not None:
-                    stored = orjson.loads(found.uplink) if found.uplink else {}
-                    if _merge_gateways(stored, new_uplink):
-                        store.set_uplink(conn, found.id, wire.compact_json(stored))
+                if "stored_frames" not in state:  # the batch hook did not run: look this job's up
+                    self.find_stored_frames(conn, [job], state)
+                found = state["stored_frames"].get(slot)
+                if found is not None and found.tstamp >= since:
+                    if _merge_gateways(found.uplink, new_uplink):
+                        store.set_uplink(conn, found.id, wire.compact_json(found.uplink))
                     replaced[index] = wire.short(
                         row["rec_type"], found.id, found.tstamp, orjson.Fragment(found.tags)
                     )
@@ -239,6 +250,29 @@ class Shares:
             return replaced
 
         return before
+
+    def find_stored_frames(self, conn: Connection, jobs: list[WriteJob], state: dict[str, Any]) -> None:
+        """A batch hook: the stored records of every frame the batch's jobs carry, in one query (and,
+        on PostgreSQL, one statement taking the frames' locks: writers of the same frame in other
+        processes wait for this commit, then find its record). Kept in `state` for `before`."""
+        slots = sorted({slot for job in jobs for slot in job.frames or ()})
+        found: dict[tuple[str, str, str], _StoredFrame] = state.setdefault("stored_frames", {})
+        if not slots:
+            return
+        if self._is_pg:
+            keys = sorted({key for _, _, key in slots})  # one order for everyone: no deadlocks
+            conn.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) k"
+                ),
+                {"keys": keys},
+            )
+        for row in store.find_frames(conn, slots):
+            slot = (row.owner_user, row.rec_type, row.frame_key)
+            known = found.get(slot)
+            if known is None or row.tstamp > known.tstamp:
+                uplink = orjson.loads(row.uplink) if row.uplink else {}
+                found[slot] = _StoredFrame(row.id, row.tstamp, row.tags, uplink)
 
     # -- derived records (robots) ---------------------------------------------------------------
     def derived_rows(
@@ -420,7 +454,7 @@ def parse_body(body: bytes) -> list[dict[str, Any]]:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise Invalid(f"the body is not valid JSON: {exc}", code="invalid_json") from None
-    if _LONG_INTEGER.search(body):
+    if _NINETEEN_DIGITS in body.translate(_DIGITS_AS_ZERO):
         # orjson reads integers beyond 64 bits as floats; the standard parser keeps them exact.
         try:
             value = json.loads(body, parse_constant=_no_constants)

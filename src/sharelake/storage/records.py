@@ -15,7 +15,6 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
-    bindparam,
     cast,
     delete,
     func,
@@ -162,20 +161,25 @@ def delete_ids(conn: Connection, record_ids: Sequence[str]) -> int:
     return conn.execute(delete(records).where(records.c.id.in_(record_ids))).rowcount
 
 
-def find_frame(conn: Connection, owner_user: str, rec_type: str, frame_key: str, since: int) -> AnyRow | None:
-    """The stored record of an uplink frame (for de-duplication), if it arrived at or after `since`.
+def find_frames(conn: Connection, slots: Sequence[tuple[str, str, str]]) -> list[AnyRow]:
+    """The stored records of these (owner, recType, frame key) uplink frames, for de-duplication.
 
     Only equalities in SQL, so the planner takes the frame index (a time range would tempt it onto
-    the time index and a scan of every recent record); the few older repeats are dropped here."""
-    rows = conn.execute(_FIND_FRAME, {"o": owner_user, "r": rec_type, "k": frame_key})
-    return next((row for row in rows if row.tstamp >= since), None)
-
-
-_FIND_FRAME = select(records.c.id, records.c.tstamp, records.c.tags, records.c.uplink).where(
-    records.c.owner_user == bindparam("o"),
-    records.c.rec_type == bindparam("r"),
-    records.c.frame_key == bindparam("k"),
-)
+    the time index and a scan of every recent record); the caller keeps those inside its window."""
+    if not slots:
+        return []
+    # One IN per column (a batch has few owners and recTypes): both databases read that as index
+    # lookups; a row-value IN list made SQLite scan the table. Other combinations are dropped here.
+    query = select(
+        records.c.id, records.c.owner_user, records.c.rec_type, records.c.frame_key,
+        records.c.tstamp, records.c.tags, records.c.uplink,
+    ).where(
+        records.c.owner_user.in_({s[0] for s in slots}),
+        records.c.rec_type.in_({s[1] for s in slots}),
+        records.c.frame_key.in_({s[2] for s in slots}),
+    )  # fmt: skip
+    wanted = set(slots)
+    return [row for row in conn.execute(query) if (row.owner_user, row.rec_type, row.frame_key) in wanted]
 
 
 def set_uplink(conn: Connection, record_id: str, uplink_json: str) -> None:

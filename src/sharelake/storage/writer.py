@@ -48,6 +48,7 @@ class WriteJob:
 
     rows: dict[Table, list[dict[str, Any]]]
     before: Callable[[Connection, WriteJob, dict[str, Any]], Any] | None = None
+    frames: list[tuple[str, str, str]] | None = None  # (owner, recType, frame key) of uplinks, for dedup
     result: Any = None
     error: BaseException | None = None
     _loop: asyncio.AbstractEventLoop | None = None
@@ -73,6 +74,9 @@ class GroupWriter:
         self.last_commit_seconds = 0.0  # how long the latest batch took to write and commit
         # Run inside the batch's transaction, last (e.g. a NOTIFY that must arrive with the commit).
         self.before_commit: list[Callable[[Connection, list[WriteJob]], None]] = []
+        # Run inside the batch's transaction, first, with the batch's shared state (e.g. one lookup
+        # for what every job's `before` would otherwise ask one by one).
+        self.before_batch: list[Callable[[Connection, list[WriteJob], dict[str, Any]], None]] = []
         self._inserts: dict[tuple[Table, tuple[str, ...]], tuple[str, Callable[[dict[str, Any]], Any]]] = {}
 
     # -- submitting ---------------------------------------------------------------------------
@@ -194,6 +198,8 @@ class GroupWriter:
     def _apply(self, conn: Connection, batch: list[WriteJob]) -> None:
         merged: dict[Table, list[dict[str, Any]]] = defaultdict(list)
         state: dict[str, Any] = {}
+        for prepare in self.before_batch:
+            prepare(conn, batch, state)
         for job in batch:
             if job.before is not None:
                 job.result = job.before(conn, job, state)
