@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import deployment
 from benchmarks.common import Bench, Row, RssSampler, Server, log, peak_rss_mib, ratio_at_least, scrape
 from benchmarks.wrk import WrkResult, bodies_script, counter_script, need_wrk, wrk, wrk_together
 from sharelake.simulate import uplinks
@@ -131,6 +132,7 @@ def run(bench: Bench) -> list[Row]:
     )  # fmt: skip
     if bench.db.kind == "postgresql":
         rows.append(_two_processes(bench, counter))
+        rows += deployment.run(bench, tts)
     return rows
 
 

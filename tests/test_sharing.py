@@ -279,3 +279,45 @@ def test_the_simulator_agrees_with_what_get_returns(make_tenant: Callable[..., T
             assert answer["allowed"] == (count(user, rec_type) == 1), (answer, user.email)
 
     check()
+
+
+def test_a_list_over_several_owners_pages_in_one_order(make_tenant: Callable[..., Tenant]) -> None:
+    """Three owners share with a reader: every way of paging the merged list (cursor, page, either
+    direction, a tag filter) gives the one order of (tstamp, id) over all their records. On
+    PostgreSQL this list reads each owner's index range on its own and merges them."""
+    reader = make_tenant("reader@lab.acme.io", "io.acme.lab")
+    owners = [make_tenant(f"owner{i}@other{i}.example", f"com.other{i}") for i in range(3)]
+    for round_ in range(4):
+        for i, owner in enumerate(owners):
+            body = [{"round": round_, "owner": i, "n": n} for n in range(i + 1)]
+            tag = "even" if round_ % 2 == 0 else "odd"
+            assert owner.post(f"io.fleet/tags/{tag}", body).status_code == 200
+    for owner in owners:
+        assert rule(owner, "io.fleet", callingUser=reader.email).status_code == 200
+    own = [o for owner in owners for o in owner.get("/share/io.fleet").json()["objs"]]
+    expected = [o["id"] for o in sorted(own, key=lambda o: (o["tstamp"], o["id"]))]
+    assert len(expected) == 24
+
+    def walk(params: dict[str, Any]) -> list[str]:
+        seen: list[str] = []
+        query: dict[str, Any] = {"perPage": 5, **params}
+        while True:
+            meta_objs = reader.get("/share/io.fleet", params=query).json()
+            seen += [o["id"] for o in meta_objs["objs"]]
+            if not meta_objs["meta"].get("next"):
+                return seen
+            query = {**query, "cursor": meta_objs["meta"]["next"]}
+
+    assert walk({}) == expected
+    assert walk({"sort": "-tstamp"}) == expected[::-1]
+    by_page = [
+        o["id"]
+        for page in range(1, 6)
+        for o in reader.get("/share/io.fleet", params={"perPage": 5, "page": page}).json()["objs"]
+    ]
+    assert by_page == expected
+    first = reader.get("/share/io.fleet", params={"perPage": 5}).json()["meta"]
+    assert first["totalCount"] == 24
+    even = {o["id"] for o in own if o["tags"] == ["even"]}
+    tagged = reader.get("/share/io.fleet/tags/even").json()["objs"]
+    assert [o["id"] for o in tagged] == [i for i in expected if i in even]

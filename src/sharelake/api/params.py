@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from sharelake.domain import records as wire
 from sharelake.domain.clock import parse_instant
 from sharelake.domain.errors import Invalid
-from sharelake.services.shares import ListQuery, decode_cursor
+from sharelake.services.shares import ListQuery
 from sharelake.storage.records import SORTABLE, Filter, Page
 
 MAX_PER_PAGE = 10_000
@@ -95,7 +96,7 @@ def list_query(params: Mapping[str, str], rec_type: str, tags: list[str]) -> Lis
                 "cursor paging follows tstamp order: use it without sort, or with sort=-tstamp",
                 code="invalid_parameter",
             )
-        after = decode_cursor(cursor_text)
+        after = wire.decode_cursor(cursor_text)
     t_from = _get(params, "from")
     t_to = _get(params, "to")
     flt = Filter(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import itertools
 import json
@@ -14,7 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from sharelake.domain.clock import to_iso
+from sharelake.domain.clock import MAX_MS, to_iso
 from sharelake.domain.errors import Invalid
 
 REC_TYPE_PATTERN = r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*"  # also in the OpenAPI schema
@@ -192,3 +194,22 @@ def envelope(
     if extra_meta:
         meta.update(extra_meta)
     return orjson.dumps({"meta": meta, "objs": items})
+
+
+def encode_cursor(tstamp: int, record_id: str) -> str:
+    """The opaque `meta.next` of a keyset page: where the next page starts."""
+    return base64.urlsafe_b64encode(f"{tstamp}:{record_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tstamp_text, _, record_id = raw.partition(":")
+        tstamp = int(tstamp_text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid(
+            "cursor is not one this server gave out; start again without it", code="invalid_cursor"
+        ) from None
+    if not is_record_id(record_id) or not 0 <= tstamp <= MAX_MS:
+        raise Invalid("cursor is not one this server gave out; start again without it", code="invalid_cursor")
+    return tstamp, record_id

@@ -15,6 +15,7 @@ from sharelake.services.changes import Changes
 from sharelake.services.clusters import Clusters
 from sharelake.services.consumers import NOTIFY_CHANNEL as CONSUMERS_CHANNEL
 from sharelake.services.consumers import Consumers, Handler
+from sharelake.services.dedup import Dedup
 from sharelake.services.documents import Documents
 from sharelake.services.exports import Exports
 from sharelake.services.mail import Mailer
@@ -31,7 +32,7 @@ from sharelake.services.views import Views
 from sharelake.settings import Settings
 from sharelake.storage import kv
 from sharelake.storage import outbox as outbox_store
-from sharelake.storage.engine import migrate, open_engine, write_transaction
+from sharelake.storage.engine import answers, migrate, open_engine, write_transaction
 from sharelake.storage.notify import Listener
 from sharelake.storage.tables import outbox, records
 from sharelake.storage.writer import GroupWriter, WriteJob
@@ -70,16 +71,17 @@ class Lake:
         self.apps = Apps(self.engine, self.tokens, self.audit)
         self.sharing = Sharing(self.engine)
         self.consumers = Consumers(self.engine)
+        self.dedup = Dedup(self.engine, window=settings.dedup_window)
         self.shares = Shares(
             self.engine,
             self.writer,
             self.sharing,
             self.consumers,
             self.audit,
-            dedup_window=settings.dedup_window,
+            self.dedup,
         )
         self.retention = Retention(self.engine, self.audit)
-        self.writer.before_batch.append(self.shares.find_stored_frames)
+        self.writer.before_batch.append(self.dedup.find_stored)
         self.exports = Exports(self.shares)
         self.documents = Documents(self.engine, self.audit)
         self.documents.register(rule_kind(self.sharing))
@@ -110,6 +112,10 @@ class Lake:
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
+
+    def ping(self) -> bool:
+        """True when the database answers."""
+        return answers(self.engine)
 
     def start_listening(self) -> None:
         """Hear other processes' revocations (PostgreSQL); a single SQLite process needs none."""

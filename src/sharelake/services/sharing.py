@@ -33,7 +33,7 @@ from sharelake.domain.rules import (
 from sharelake.storage import rules as rule_store
 from sharelake.storage import users
 from sharelake.storage.tables import record_owners
-from sharelake.storage.visibility import visible
+from sharelake.storage.visibility import Visibility, visible
 
 NOTIFY_CHANNEL = "sharelake_rules"
 
@@ -165,6 +165,13 @@ class Sharing:
         self, conn: Connection, principal: Principal, operation: str, rec_type: str | None
     ) -> ColumnElement[bool]:
         """The SQL predicate of the records `principal` may act on with `operation`."""
+        return self.visibility(conn, principal, operation, rec_type).predicate
+
+    def visibility(
+        self, conn: Connection, principal: Principal, operation: str, rec_type: str | None
+    ) -> Visibility:
+        """The records `principal` may act on with `operation`: the predicate, and the owners when
+        that is all it says (`storage.visibility.Visibility`)."""
         co_owned = select(record_owners.c.record_id).where(record_owners.c.owner_user == principal.email)
         if rec_type is not None:
             co_owned = co_owned.where(record_owners.c.rec_type == rec_type)

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from sharelake.domain import records as wire
 from sharelake.domain import scopes
-from sharelake.domain import views as pipelines
+from sharelake.domain import view_parse as pipelines
 from sharelake.domain.errors import Forbidden, Invalid, NotFound
 from sharelake.domain.principal import Principal
 from sharelake.services.documents import Kind

@@ -15,15 +15,17 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
+    Text,
     cast,
     delete,
     func,
     literal,
     select,
+    true,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from sharelake.storage.tables import record_owners, record_tags, records
 from sharelake.storage.types import AnyRow
@@ -113,18 +115,78 @@ def _ordered(conn: Connection, query: Select[Any], page: Page) -> Select[Any]:
     return query.order_by(*order)
 
 
-def list_(conn: Connection, visible: ColumnElement[bool], flt: Filter, page: Page) -> list[Row[Any]]:
-    clauses = _where(visible, flt)
+def list_(
+    conn: Connection,
+    visible: ColumnElement[bool],
+    flt: Filter,
+    page: Page,
+    *,
+    owners: Sequence[str] | None = None,
+) -> list[Row[Any]]:
+    """A page of records. `owners`: when `visible` says exactly "these owners' records of
+    `flt.rec_type`" (`storage.visibility.Visibility.owners`), PostgreSQL may read each owner's index
+    range on its own and merge them."""
+    keyset: list[ColumnElement[bool]] = []
     if page.after is not None:
         # A row value, not `tstamp > t OR (tstamp = t AND id > i)`: both databases seek the index to
         # it, where the OR form walks the range from its start (a deep page cost as much as OFFSET).
         key = tuple_(records.c.tstamp, records.c.id)
         after = tuple_(literal(page.after[0]), literal(page.after[1]))
-        clauses.append(key < after if page.sort[0][1] else key > after)
-    query = _ordered(conn, select(*COLUMNS).where(*clauses), page).limit(page.limit)
+        keyset.append(key < after if page.sort[0][1] else key > after)
+    if owners is not None and len(owners) > 1 and _merges_per_owner(conn, flt, page):
+        return _list_per_owner(conn, owners, flt, page, keyset)
+    query = _ordered(conn, select(*COLUMNS).where(*_where(visible, flt), *keyset), page).limit(page.limit)
     if page.offset:
         query = query.offset(page.offset)
     return list(conn.execute(query))
+
+
+# Beyond this depth one sort of every visible record costs less than each owner's first rows.
+_PER_OWNER_MAX_DEPTH = 10_000
+
+
+def _merges_per_owner(conn: Connection, flt: Filter, page: Page) -> bool:
+    """PostgreSQL reads `owner_user IN (…)` under `ORDER BY tstamp` as one scan of every owner's
+    records and a sort of all of them (SQLite stops each owner's range early by itself); a page in
+    index order (tstamp, then id, one direction) of one recType, not deep, is read per owner instead."""
+    if conn.dialect.name != "postgresql" or flt.rec_type is None or flt.record_id is not None:
+        return False
+    if page.offset + page.limit > _PER_OWNER_MAX_DEPTH or not page.sort:
+        return False
+    columns = [_FIELD_COLUMNS.get(name) for name, _ in page.sort]
+    if columns[0] is not records.c.tstamp or any(c not in (records.c.tstamp, records.c.id) for c in columns):
+        return False
+    return len({descending for _, descending in page.sort}) == 1
+
+
+def _list_per_owner(
+    conn: Connection, owners: Sequence[str], flt: Filter, page: Page, keyset: list[ColumnElement[bool]]
+) -> list[Row[Any]]:
+    """`unnest(owners) CROSS JOIN LATERAL (one owner's first rows)`, then the page of their merge:
+    each owner's rows come off the (owner_user, rec_type, tstamp, id) index already in order."""
+    descending = page.sort[0][1]
+    depth = page.offset + page.limit
+    owner = func.unnest(literal(list(owners), ARRAY(Text))).table_valued("owner").render_derived()
+    each = (
+        select(*COLUMNS)
+        .where(records.c.owner_user == owner.c.owner, *_where(true(), flt), *keyset)
+        .order_by(*_index_order(records.c.tstamp, records.c.id, descending))
+        .limit(depth)
+        .lateral("each_owner")
+    )
+    query = (
+        select(*[each.c[c.name] for c in COLUMNS])
+        .select_from(owner.join(each, true()))
+        .order_by(*_index_order(each.c.tstamp, each.c.id, descending))
+        .limit(page.limit)
+    )
+    if page.offset:
+        query = query.offset(page.offset)
+    return list(conn.execute(query))
+
+
+def _index_order(tstamp: Any, record_id: Any, descending: bool) -> list[Any]:
+    return [tstamp.desc(), record_id.desc()] if descending else [tstamp.asc(), record_id.asc()]
 
 
 def count(conn: Connection, visible: ColumnElement[bool], flt: Filter) -> int:

@@ -7,6 +7,7 @@ and what the rules' grants open to them (`domain.rules.Grant`, computed by `serv
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, false, or_, select
 
@@ -14,9 +15,18 @@ from sharelake.domain.rules import Grant, OrgCondition, rec_type_matches
 from sharelake.storage.tables import record_owners, records
 
 
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """What a caller may act on: the predicate, and — when it is exactly "these owners' records of
+    this recType" — those owners, so a list can read each owner's index range on its own."""
+
+    predicate: ColumnElement[bool]
+    owners: tuple[str, ...] | None = None
+
+
 def visible(
     email: str, grants: Sequence[Grant] = (), *, co_owned_in: str | None = None, rec_type: str | None = None
-) -> ColumnElement[bool]:
+) -> Visibility:
     """Records `email` may act on. `co_owned_in`: also records of that recType (or of any, with "*")
     the caller co-owns — pass it only when they have some, so the common case stays one index range.
     `rec_type`: the recType the query is limited to, when it is: grants that cannot reach it drop out,
@@ -39,7 +49,9 @@ def visible(
         if co_owned_in != "*":
             co_owned = co_owned.where(record_owners.c.rec_type == co_owned_in)
         clauses.append(records.c.id.in_(co_owned))
-    return or_(*clauses) if len(clauses) > 1 else clauses[0]
+    if len(clauses) == 1:
+        return Visibility(own, tuple(owners) if rec_type is not None else None)
+    return Visibility(or_(*clauses))
 
 
 def _grant(grant: Grant) -> ColumnElement[bool]:
