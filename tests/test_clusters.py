@@ -100,6 +100,37 @@ def test_events_are_done_once_even_when_processed_twice(tenant: Tenant, lake: La
         assert conn.execute(select(func.count()).select_from(outbox)).scalar() == 0
 
 
+def test_one_event_that_cannot_be_written_holds_back_no_other(tenant: Tenant, lake: Lake) -> None:
+    """The worker commits a batch of events at once; when that commit fails, each event is written
+    on its own, so the others land and only the bad one waits for a retry."""
+    cluster(tenant)
+    tenant.post("io.lab.packed", [tts("0167FFD7", 1), tts("0167FFD8", 2), tts("0167FFD9", 3)])
+    decode = lake.handlers["device"]
+
+    def failing_on_the_second(consumer: Any, record: Any, replace: bool) -> list[Any]:
+        writes = list(decode(consumer, record, replace))
+        if record.f_cnt == 2:  # a write that fails inside the transaction, as a broken row would
+
+            def broken(conn: Any) -> None:
+                raise RuntimeError("this row cannot be written")
+
+            writes.append(broken)
+        return writes
+
+    lake.handlers["device"] = failing_on_the_second
+    assert Worker(lake).process_once() == 3
+    assert sorted(r["data"]["meta"]["iot"]["fCnt"] for r in unpacked(tenant)) == [1, 3]
+    with lake.engine.connect() as conn:
+        (waiting,) = conn.execute(select(outbox)).all()
+    assert waiting.attempts >= 1
+    assert "cannot be written" in waiting.last_error
+    lake.handlers["device"] = decode  # fixed: the retry writes it
+    with write_transaction(lake.engine) as conn:
+        conn.execute(outbox.update().values(available_at=0))
+    assert Worker(lake).drain() == 1
+    assert sorted(r["data"]["meta"]["iot"]["fCnt"] for r in unpacked(tenant)) == [1, 2, 3]
+
+
 def test_a_worker_that_dies_mid_event_leaves_it_for_the_next(tenant: Tenant, lake: Lake) -> None:
     cluster(tenant)
     tenant.post("io.lab.packed", [tts("0167FFD7", 1), tts("0167FFD8", 2)])

@@ -12,12 +12,10 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any
 
 from sharelake.domain.clock import now_ms
 from sharelake.services.changes import ANY
-from sharelake.services.consumers import Consumer
+from sharelake.services.consumers import Consumer, Write
 from sharelake.services.lake import Lake
 from sharelake.storage import audit, outbox, throttle, tokens, verifications
 from sharelake.storage import records as record_store
@@ -41,11 +39,33 @@ class Worker:
 
     # -- events -----------------------------------------------------------------------------------
     def process_once(self) -> int:
-        """Claim a batch of events and process each; the number processed (0: nothing was ready)."""
-        with write_transaction(self._lake.engine) as conn:
+        """Claim a batch of events and process them; the number processed (0: nothing was ready).
+
+        What the batch produced commits in one transaction (one commit, not one per event: a commit
+        waits for the disk); when that transaction fails, each event is tried on its own, so one bad
+        event delays nobody else's."""
+        lake = self._lake
+        with write_transaction(lake.engine) as conn:
             events = outbox.claim(conn, now_ms(), self._lease_ms, self._batch)
+        if not events:
+            return 0
+        with lake.engine.connect() as conn:
+            found = record_store.get_by_ids(conn, list({event.record_id for event in events}))
+        planned: list[tuple[AnyRow, list[Write]]] = []
         for event in events:
-            self._process(event)
+            try:
+                planned.append((event, self._plan(event, found.get(event.record_id))))
+            except Exception as exc:
+                self._failed(event, exc)
+        try:
+            self._commit(planned)
+        except Exception:
+            log.warning("a batch of %d events failed to commit; trying each on its own", len(planned))
+            for event, writes in planned:
+                try:
+                    self._commit([(event, writes)])
+                except Exception as exc:
+                    self._failed(event, exc)
         return len(events)
 
     def drain(self, limit: int = 100_000) -> int:
@@ -58,45 +78,57 @@ class Worker:
             total += done
         return total
 
-    def _process(self, event: AnyRow) -> None:
+    def _plan(self, event: AnyRow, record: AnyRow | None) -> list[Write]:
+        """Run the event's consumers on its record (gone: nothing to do); what they would write."""
         lake = self._lake
-        try:
-            with lake.engine.connect() as conn:
-                record = record_store.get_by_id(conn, event.record_id)
-            writes: list[Callable[[Any], None]] = []
-            if record is not None:
-                if event.consumer is not None:
-                    found = lake.consumers.get(event.consumer)
-                    consumers = [found] if found is not None else []
-                else:
-                    consumers = lake.consumers.for_rec_type(event.rec_type)
-                for consumer in consumers:
-                    handler = lake.handlers.get(consumer.kind)
-                    if handler is not None and self._may_read(consumer, record):
-                        writes.extend(handler(consumer, record, bool(event.replace)))
-            with write_transaction(lake.engine) as conn:
+        writes: list[Write] = []
+        if record is None:
+            return writes
+        if event.consumer is not None:
+            found = lake.consumers.get(event.consumer)
+            consumers = [found] if found is not None else []
+        else:
+            consumers = lake.consumers.for_rec_type(event.rec_type)
+        for consumer in consumers:
+            handler = lake.handlers.get(consumer.kind)
+            if handler is not None and self._may_read(consumer, record):
+                writes.extend(handler(consumer, record, bool(event.replace)))
+        return writes
+
+    def _commit(self, planned: list[tuple[AnyRow, list[Write]]]) -> None:
+        """The writes of these events and their removal from the outbox, in one transaction."""
+        if not planned:
+            return
+        lake = self._lake
+        wrote = False
+        with write_transaction(lake.engine) as conn:
+            for _event, writes in planned:
                 for write in writes:
                     write(conn)
-                outbox.done(conn, event.id)
-                if writes:
-                    lake.changes.announce(conn, [ANY])
-            lake.metrics.worker_events.inc()
-            if writes:
-                lake.changes.notify([ANY])
-        except Exception as exc:
-            lake.metrics.worker_failures.inc()
-            failed = event.attempts >= MAX_ATTEMPTS
-            delay = min(1000 * 2**event.attempts, 300_000)
-            log.warning(
-                "event %s for record %s failed (attempt %d%s): %s",
-                event.id,
-                event.record_id,
-                event.attempts,
-                ", giving up" if failed else "",
-                exc,
-            )
-            with write_transaction(lake.engine) as conn:
-                outbox.retry(conn, event.id, f"{type(exc).__name__}: {exc}", now_ms() + delay, failed=failed)
+                wrote = wrote or bool(writes)
+            outbox.done(conn, [event.id for event, _writes in planned])
+            if wrote:
+                lake.changes.announce(conn, [ANY])
+        lake.metrics.worker_events.inc(len(planned))
+        if wrote:
+            lake.changes.notify([ANY])
+
+    def _failed(self, event: AnyRow, exc: Exception) -> None:
+        """Try the event again later (backing off), or give up on it after MAX_ATTEMPTS."""
+        lake = self._lake
+        lake.metrics.worker_failures.inc()
+        failed = event.attempts >= MAX_ATTEMPTS
+        delay = min(1000 * 2**event.attempts, 300_000)
+        log.warning(
+            "event %s for record %s failed (attempt %d%s): %s",
+            event.id,
+            event.record_id,
+            event.attempts,
+            ", giving up" if failed else "",
+            exc,
+        )
+        with write_transaction(lake.engine) as conn:
+            outbox.retry(conn, event.id, f"{type(exc).__name__}: {exc}", now_ms() + delay, failed=failed)
 
     def _may_read(self, consumer: Consumer, record: AnyRow) -> bool:
         """A consumer acts with its owner's rights: their records, or records shared with them."""

@@ -52,6 +52,8 @@ class Clusters:
         self._documents = documents
         self._codecs = decoders.CodecCache()
         self._is_pg = engine.dialect.name == "postgresql"
+        self._inserts = self._build_inserts()
+        self._clusters: dict[tuple[str, int], Cluster] = {}  # parsed once per version of a cluster
 
     def kind(self) -> Kind:
         def normalize(data: Any, _principal: Principal) -> dict[str, Any]:
@@ -126,9 +128,18 @@ class Clusters:
             )
 
     # -- the worker's side ------------------------------------------------------------------------
+    def _parsed(self, doc: AnyRow) -> Cluster:
+        key = (doc.id, doc.updated)
+        cluster = self._clusters.get(key)
+        if cluster is None:
+            if len(self._clusters) > 10_000:
+                self._clusters.clear()
+            cluster = self._clusters[key] = cluster_of(doc)
+        return cluster
+
     def unpack(self, doc: AnyRow, record: AnyRow, replace: bool) -> list[Any]:
         """The writes (to run in the event's transaction) that decoding `record` for this cluster makes."""
-        cluster = cluster_of(doc)
+        cluster = self._parsed(doc)
         if record.dev_eui is None or record.dev_eui not in cluster.devices:
             return []
         uplink = orjson.loads(record.uplink) if record.uplink else {}
@@ -192,17 +203,25 @@ class Clusters:
         return [lambda conn: self._write(conn, row, tags, replace)]
 
     def _write(self, conn: Connection, row: dict[str, Any], tags: list[str], replace: bool) -> None:
+        record_insert, tag_insert = self._inserts[replace]
+        conn.execute(record_insert, row)
+        if tags:
+            conn.execute(
+                tag_insert, [{"record_id": row["id"], "tag": t, "rec_type": row["rec_type"]} for t in tags]
+            )
+
+    def _build_inserts(self) -> dict[bool, tuple[Any, Any]]:
+        """The two INSERTs of an unpacked record, built once (values bound per call): without
+        `replace`, a record already there stays (a retried event writes nothing twice); with it, a
+        replay overwrites what the codec produced."""
         insert = pg_insert if self._is_pg else sqlite_insert
-        statement = insert(records).values(**row)
-        if replace:
-            kept = {k: statement.excluded[k] for k in ("data", "tags", "checksum", "updated")}
-            conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=kept))
-        else:
-            conn.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
-        tag_insert = insert(record_tags)
-        for tag in tags:
-            values = {"record_id": row["id"], "tag": tag, "rec_type": row["rec_type"]}
-            conn.execute(tag_insert.values(**values).on_conflict_do_nothing())
+        statement = insert(records)
+        kept = {k: statement.excluded[k] for k in ("data", "tags", "checksum", "updated")}
+        tags = insert(record_tags).on_conflict_do_nothing()
+        return {
+            False: (statement.on_conflict_do_nothing(index_elements=["id"]), tags),
+            True: (statement.on_conflict_do_update(index_elements=["id"], set_=kept), tags),
+        }
 
     def visible_record(self, conn: Connection, doc: AnyRow, record_id: str, rec_type: str) -> AnyRow | None:
         """The record, if the cluster's owner may read it."""

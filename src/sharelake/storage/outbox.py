@@ -61,8 +61,8 @@ def claim(conn: Connection, now: int, lease_ms: int, limit: int) -> list[AnyRow]
     return sorted(conn.execute(query), key=lambda row: row.id)
 
 
-def done(conn: Connection, event_id: int) -> None:
-    conn.execute(delete(outbox).where(outbox.c.id == event_id))
+def done(conn: Connection, event_ids: Sequence[int]) -> None:
+    conn.execute(delete(outbox).where(outbox.c.id.in_(event_ids)))
 
 
 def retry(conn: Connection, event_id: int, error: str, at: int, *, failed: bool) -> None:

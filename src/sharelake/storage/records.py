@@ -205,6 +205,13 @@ def get_by_id(conn: Connection, record_id: str) -> AnyRow | None:
     return conn.execute(select(*COLUMNS).where(records.c.id == record_id)).first()
 
 
+def get_by_ids(conn: Connection, record_ids: Sequence[str]) -> dict[str, AnyRow]:
+    """Records by id whoever owns them (the worker's batch read)."""
+    if not record_ids:
+        return {}
+    return {row.id: row for row in conn.execute(select(*COLUMNS).where(records.c.id.in_(record_ids)))}
+
+
 def latest(conn: Connection, visible: ColumnElement[bool], flt: Filter) -> Row[Any] | None:
     query = (
         select(*COLUMNS)
