@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
         "--seconds", type=int, help="length of one wrk run, whole seconds (default 5; --quick 1)"
     )
     parser.add_argument(
+        "--connections", type=int, help="wrk connections of the single-record ingest runs (default 32)"
+    )
+    parser.add_argument(
         "--export-timeout", type=float, help="cut an export off after this many seconds (default 120)"
     )
     parser.add_argument(
@@ -71,6 +74,8 @@ def _options(args: argparse.Namespace) -> Options:
     options = Options.quick(records) if args.quick else Options(records=records or DEFAULT_RECORDS)
     if args.seconds:
         options = Options(**{**_fields(options), "seconds": float(args.seconds)})
+    if args.connections:
+        options = Options(**{**_fields(options), "connections": args.connections})
     if args.export_timeout:
         options = Options(**{**_fields(options), "export_timeout": args.export_timeout})
     return options

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         "(auto on PostgreSQL).",
     )
     write_batch: int = Field(512, ge=1, description="Most records committed in one group-commit transaction.")
+    writer_threads: int = Field(
+        3,
+        ge=1,
+        le=32,
+        description="PostgreSQL only: writer threads (each with its own connection) committing batches "
+        "side by side, so one batch's writes overlap the previous one's commit.",
+    )
     dedup_window: int = Field(
         300, ge=0, description="Seconds within which a repeated uplink frame is merged into the first record."
     )

@@ -56,7 +56,9 @@ class Lake:
                 conn, "secret_key", secrets.token_urlsafe(48)
             )
         inline = None if settings.writer == "auto" else settings.writer == "inline"
-        self.writer = GroupWriter(self.engine, max_batch=settings.write_batch, inline=inline)
+        # SQLite has one writer at a time whatever the threads: more would only queue on its lock.
+        threads = settings.writer_threads if self.engine.dialect.name == "postgresql" else 1
+        self.writer = GroupWriter(self.engine, max_batch=settings.write_batch, inline=inline, threads=threads)
         self.metrics = Metrics()
         self.writer.after_commit.append(self._measure_commit)
         self.passwords = Passwords(

@@ -130,10 +130,10 @@ records = Table(
         postgresql_where=text("dev_eui IS NOT NULL"),
     ),
     Index(
-        "ix_records_frame",
+        "ix_records_frame_key",  # the key first: a batch's `frame_key IN (…)` is one probe per key
+        "frame_key",
         "owner_user",
         "rec_type",
-        "frame_key",
         sqlite_where=text("frame_key IS NOT NULL"),
         postgresql_where=text("frame_key IS NOT NULL"),
     ),

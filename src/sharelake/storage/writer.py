@@ -60,14 +60,17 @@ _STOP = object()
 
 
 class GroupWriter:
-    def __init__(self, engine: Engine, *, max_batch: int = 512, inline: bool | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, max_batch: int = 512, inline: bool | None = None, threads: int = 1
+    ) -> None:
         self._engine = engine
         self._max_batch = max_batch
+        self._threads = max(1, threads)
         self.inline = engine.dialect.name == "sqlite" if inline is None else inline
         self._pending: list[WriteJob] = []
         self._flush_scheduled = False
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
         self.after_commit: list[Callable[[list[WriteJob]], None]] = []
@@ -115,7 +118,7 @@ class GroupWriter:
 
     def _submit(self, job: WriteJob) -> None:
         job.result = job.error = None  # a job may be submitted again after a failure
-        if self._thread is None:
+        if not self._workers:
             self._start()
         if self._closed:
             raise Unavailable("the server is shutting down; retry shortly", code="shutting_down")
@@ -123,9 +126,11 @@ class GroupWriter:
 
     def _start(self) -> None:
         with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="sharelake-writer", daemon=True)
-                self._thread.start()
+            if not self._workers:
+                for n in range(self._threads):
+                    thread = threading.Thread(target=self._run, name=f"sharelake-writer-{n}", daemon=True)
+                    thread.start()
+                    self._workers.append(thread)
 
     def queued(self) -> int:
         return self._queue.qsize()
@@ -137,30 +142,32 @@ class GroupWriter:
         if leftover:  # inline jobs of a loop that is going away: commit them, wake thread-safely
             self._commit(leftover)
             self._wake(leftover)
-        if self._thread is not None:
+        for _ in self._workers:
             self._queue.put(_STOP)
-            self._thread.join()
-            self._thread = None
+        for thread in self._workers:
+            thread.join()
+        self._workers = []
 
     # -- the writer thread --------------------------------------------------------------------
     def _run(self) -> None:
+        """One writer thread: take what is waiting, commit it, wake its waiters. Several threads
+        (PostgreSQL) overlap one batch's commit with the next batch's writes; `close` queues one
+        `_STOP` per thread, after every job, and each thread ends at the first it takes."""
         stop = False
         while not stop:
-            item = self._queue.get()
             batch: list[WriteJob] = []
-            if item is _STOP:
-                stop = True
-            else:
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stop = True
+                    break
                 batch.append(item)
-            while len(batch) < self._max_batch:
+                if len(batch) >= self._max_batch:
+                    break
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
-                    stop = True
-                    continue
-                batch.append(item)
             if batch:
                 self._commit(batch)
                 self._wake(batch)
