@@ -8,6 +8,7 @@ so a retried event writes nothing twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +44,16 @@ def cluster_of(doc: AnyRow) -> Cluster:
 
 class Clusters:
     def __init__(
-        self, engine: Engine, sharing: Sharing, consumers: Consumers, documents: Documents, metrics: Metrics
+        self,
+        engine: Engine,
+        sharing: Sharing,
+        consumers: Consumers,
+        documents: Documents,
+        metrics: Metrics,
+        *,
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
+        self._wake = wake  # tells this process's worker that events are waiting
         self._engine = engine
         self._metrics = metrics
         self._sharing = sharing
@@ -123,9 +132,11 @@ class Clusters:
         cluster = cluster_of(doc)
         with write_transaction(self._engine) as conn:
             visible = self._sharing.visible(conn, acting_as(doc), "Read", rec_type)
-            return outbox.enqueue_replay(
+            queued = outbox.enqueue_replay(
                 conn, cluster.id, rec_type, visible, list(cluster.devices), t_from, t_to, now_ms()
             )
+        self._wake()  # now, rather than at the worker's next poll
+        return queued
 
     # -- the worker's side ------------------------------------------------------------------------
     def _parsed(self, doc: AnyRow) -> Cluster:

@@ -87,7 +87,16 @@ class Lake:
         self.exports = Exports(self.shares)
         self.documents = Documents(self.engine, self.audit)
         self.documents.register(rule_kind(self.sharing))
-        self.clusters = Clusters(self.engine, self.sharing, self.consumers, self.documents, self.metrics)
+        # Set after a commit that queued outbox events: the worker wakes instead of polling.
+        self.outbox_signal = threading.Event()
+        self.clusters = Clusters(
+            self.engine,
+            self.sharing,
+            self.consumers,
+            self.documents,
+            self.metrics,
+            wake=self.outbox_signal.set,
+        )
         self.documents.register(self.clusters.kind())
         self.views = Views(self.engine, self.sharing)
         self.documents.register(self.views.kind())
@@ -98,8 +107,6 @@ class Lake:
             "device": lambda c, record, replace: self.clusters.unpack(c.doc, record, replace),
             "robo": lambda c, record, _replace: self.robots.handle(c.doc, record),
         }
-        # Set after a commit that queued outbox events: the worker wakes instead of polling.
-        self.outbox_signal = threading.Event()
         self.writer.after_commit.append(self._wake_worker)
         # Live streams wake on writes: here directly, in other processes through NOTIFY.
         self.changes = Changes(postgres=self.is_postgres)

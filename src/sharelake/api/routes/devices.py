@@ -70,5 +70,4 @@ def replay(
     t_from = parse_instant(query["from"], name="from") if query.get("from") else None
     t_to = parse_instant(query["to"], name="to") if query.get("to") else None
     queued = lake.clusters.replay(caller, recType, id, t_from, t_to)
-    lake.outbox_signal.set()
     return {"queued": queued}

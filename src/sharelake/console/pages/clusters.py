@@ -247,5 +247,4 @@ async def replay(
             replay_error=exc.message,
             status=status_of(exc),
         )
-    lake.outbox_signal.set()  # wake the worker now rather than at its next poll (as the API does)
     return redirect(with_query(f"/console/clusters/{doc.id}", queued=str(queued)) + "#replay")
