@@ -61,7 +61,7 @@ def unpacked(tenant: Tenant) -> list[dict[str, Any]]:
 def test_a_cluster_decodes_its_devices_uplinks(tenant: Tenant, lake: Lake) -> None:
     made = cluster(tenant)
     assert made.status_code == 200, made.text
-    assert made.json()["objs"][0]["data"]["devices"][0]["id"] == DEV
+    assert made.json()["objs"][0]["data"]["devices"][0]["id"] == DEV.lower()  # as sent
     source = tenant.post("io.lab.packed", tts("0167FFD7026850", 7)).json()["objs"][0]["id"]
     tenant.post("io.lab.packed", tts("0167FFD7", 8, dev_eui=OTHER))  # not in the cluster
     tenant.post("io.lab.packed", {"hello": "not an uplink"})
@@ -78,6 +78,38 @@ def test_a_cluster_decodes_its_devices_uplinks(tenant: Tenant, lake: Lake) -> No
     assert "errors" not in meta
     assert record["tags"] == ["building a", "lab", "floor 2", "room 201"]
     assert record["owner"]["user"] == tenant.email
+
+
+def test_device_ids_are_kept_as_sent_and_match_uplinks_in_any_form(tenant: Tenant, lake: Lake) -> None:
+    """A third-party client registered `58-A0-CB-FF-FF-FE-12-34` and a `TBD` placeholder, and looked
+    for both afterwards: they come back byte for byte, and the dashed id still decodes its uplinks."""
+    dashed, placeholder = "58-A0-CB-FF-FF-FE-12-34", "TBD"
+    body = {
+        "name": "provisioning",
+        "data": {
+            "devices": [{"id": dashed, "meta": {"location": ["hall"]}}, {"id": placeholder}],
+            "meta": {"unpacker": "cayenne-lpp"},
+            "targetRecType": "io.lab.unpacked",
+        },
+    }
+    made = tenant.client.post("/device/io.lab.packed", json=body, headers=tenant.headers)
+    assert made.status_code == 200, made.text
+    cluster_id = made.json()["objs"][0]["id"]
+    (stored,) = tenant.get(f"/device/io.lab.packed/{cluster_id}").json()["objs"]
+    assert [d["id"] for d in stored["data"]["devices"]] == [dashed, placeholder]
+    tenant.post("io.lab.packed", tts("0167FFD7", 1, dev_eui="58a0cbfffffe1234"))
+    tenant.post(
+        "io.lab.packed", {"devEui": "TBD", "pdu": "0167FFD7", "port": 2}
+    )  # a placeholder never matches
+    Worker(lake).drain()
+    (record,) = unpacked(tenant)
+    assert record["data"]["temperature_1"] == -4.1
+    assert record["data"]["meta"]["iot"]["devEui"] == "58A0CBFFFFFE1234"
+    assert record["tags"] == ["hall"]
+    renamed = tenant.client.put(  # saving again rewrites nothing either
+        f"/device/io.lab.packed/{cluster_id}", json={"name": "renamed"}, headers=tenant.headers
+    )
+    assert [d["id"] for d in renamed.json()["objs"][0]["data"]["devices"]] == [dashed, placeholder]
 
 
 def test_an_undecodable_payload_still_gives_a_record_that_says_why(tenant: Tenant, lake: Lake) -> None:
@@ -196,8 +228,20 @@ def test_replay_after_a_codec_change_rewrites_the_unpacked_records(tenant: Tenan
         ({"meta": {"unpacker": "cayenne-lpp"}}, "targetRecType"),
         ({"meta": {"unpacker": "cayenne-lpp"}, "targetRecType": "bad..type"}, "recType"),
         (
-            {"meta": {"unpacker": "cayenne-lpp"}, "targetRecType": "io.x", "devices": [{"id": "xyz"}]},
-            "DevEUI",
+            {"meta": {"unpacker": "cayenne-lpp"}, "targetRecType": "io.x", "devices": [{"id": " "}]},
+            "data.devices[0].id must be the DevEUI (16 hex digits) or a placeholder",
+        ),
+        (
+            {"meta": {"unpacker": "cayenne-lpp"}, "targetRecType": "io.x", "devices": [{"id": "x" * 129}]},
+            "placeholder of 1 to 128 characters",
+        ),
+        (
+            {
+                "meta": {"unpacker": "cayenne-lpp"},
+                "targetRecType": "io.x",
+                "devices": [{"id": DEV}, {"id": "TBD"}, {"id": DEV.lower()}],
+            },
+            "data.devices[2].id 'a84041c4a1b2c3d4' is the same DevEUI as data.devices[0]",
         ),
         ({"meta": {"unpacker": "cayenne-lpp", "location": 5}, "targetRecType": "io.x"}, "location"),
     ],

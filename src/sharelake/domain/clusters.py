@@ -11,7 +11,20 @@ from sharelake.domain.errors import Invalid
 from sharelake.domain.records import check_rec_type
 
 _EUI = re.compile(r"[0-9A-F]{16}")
+# Separators people put inside EUIs (58-A0-CB-…, 58:a0:…, "58A0 CBFF …"): the same ones ingest drops.
+_EUI_SEPARATORS = str.maketrans("", "", "-: \t")
 MAX_CODEC = 512 * 1024
+MAX_DEVICE_ID = 128
+
+
+def device_eui(device_id: str) -> str | None:
+    """The DevEUI a device id stands for (16 upper-case hex digits), or None for a placeholder.
+
+    Both sides of a match go through this — a cluster's ids and an uplink's devEui — so what a client
+    stored is never rewritten, yet `58-A0-CB-FF-FF-FE-12-34` still finds `58a0cbfffffe1234`.
+    """
+    eui = device_id.translate(_EUI_SEPARATORS).upper()
+    return eui if _EUI.fullmatch(eui) else None
 
 
 def location_tags(value: Any, field: str) -> list[str]:
@@ -26,7 +39,9 @@ def location_tags(value: Any, field: str) -> list[str]:
 
 
 def normalize_cluster_data(data: Any) -> dict[str, Any]:
-    """Check a device cluster's `data`; device ids become upper-case DevEUIs."""
+    """Check a device cluster's `data`. Device ids are kept as sent: a client finds its device by the id
+    it wrote, and an id that is not a DevEUI (`TBD` while a device is provisioned) is a placeholder that
+    matches no uplink."""
     if not isinstance(data, dict):
         raise Invalid("a device cluster's data must be a JSON object", code="invalid_cluster")
     meta = data.get("meta")
@@ -54,27 +69,35 @@ def normalize_cluster_data(data: Any) -> dict[str, Any]:
         raise Invalid(
             "data.devices must be a list of {id: DevEUI, meta: {location: [...]}}", code="invalid_cluster"
         )
-    normalized = []
+    seen: dict[str, int] = {}  # DevEUI → the index that named it first
     for index, device in enumerate(devices):
         if not isinstance(device, dict) or not isinstance(device.get("id"), str):
             raise Invalid(
                 f"data.devices[{index}] must be an object with an id (the DevEUI)", code="invalid_cluster"
             )
-        eui = device["id"].replace("-", "").replace(":", "").strip().upper()
-        if not _EUI.fullmatch(eui):
+        device_id = device["id"]
+        if not device_id.strip() or len(device_id) > MAX_DEVICE_ID:
             raise Invalid(
-                f"data.devices[{index}].id {device['id']!r} is not a DevEUI (16 hex digits)",
+                f"data.devices[{index}].id must be the DevEUI (16 hex digits) or a placeholder of 1 to "
+                f"{MAX_DEVICE_ID} characters",
                 code="invalid_cluster",
             )
+        eui = device_eui(device_id)
+        if eui is not None:
+            if eui in seen:  # two entries for one device: whose location tags would its records get?
+                raise Invalid(
+                    f"data.devices[{index}].id {device_id!r} is the same DevEUI as data.devices[{seen[eui]}]",
+                    code="invalid_cluster",
+                )
+            seen[eui] = index
         device_meta = device.get("meta") or {}
         if not isinstance(device_meta, dict):
             raise Invalid(f"data.devices[{index}].meta must be an object", code="invalid_cluster")
         location_tags(device_meta.get("location"), f"data.devices[{index}].meta.location")
-        normalized.append({**device, "id": eui})
     active = data.get("isActive", True)
     if not isinstance(active, bool):
         raise Invalid("data.isActive must be true or false", code="invalid_cluster")
-    return {**data, "devices": normalized, "isActive": active}
+    return {**data, "devices": devices, "isActive": active}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +111,7 @@ class Cluster:
     unpacker: str
     codec: str | None
     tags: tuple[str, ...]  # the cluster's own location tags
-    devices: dict[str, tuple[str, ...]]  # DevEUI → its location tags
+    devices: dict[str, tuple[str, ...]]  # DevEUI (normalised) → its location tags; placeholders left out
 
     @classmethod
     def from_data(
@@ -106,8 +129,9 @@ class Cluster:
             codec=meta.get("codec"),
             tags=tuple(location_tags(meta.get("location"), "meta.location")),
             devices={
-                d["id"]: tuple(location_tags((d.get("meta") or {}).get("location"), "location"))
+                eui: tuple(location_tags((d.get("meta") or {}).get("location"), "location"))
                 for d in data.get("devices", [])
+                if (eui := device_eui(d["id"])) is not None
             },
         )
 

@@ -20,7 +20,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sharelake import decoders
 from sharelake.domain import records as wire
 from sharelake.domain.clock import now_ms, parse_instant, to_datetime, to_iso
-from sharelake.domain.clusters import Cluster, derived_id, normalize_cluster_data, unpacked_data
+from sharelake.domain.clusters import (
+    Cluster,
+    derived_id,
+    device_eui,
+    normalize_cluster_data,
+    unpacked_data,
+)
 from sharelake.domain.errors import Invalid
 from sharelake.domain.principal import Principal
 from sharelake.metrics import Metrics
@@ -151,7 +157,8 @@ class Clusters:
     def unpack(self, doc: AnyRow, record: AnyRow, replace: bool) -> list[Any]:
         """The writes (to run in the event's transaction) that decoding `record` for this cluster makes."""
         cluster = self._parsed(doc)
-        if record.dev_eui is None or record.dev_eui not in cluster.devices:
+        eui = device_eui(record.dev_eui) if record.dev_eui is not None else None
+        if eui is None or eui not in cluster.devices:
             return []
         uplink = orjson.loads(record.uplink) if record.uplink else {}
         payload_hex = uplink.get("payloadHex")
@@ -171,7 +178,7 @@ class Clusters:
             )
         if result.errors:
             self._metrics.decode_errors.inc()
-        device_tags = cluster.devices[record.dev_eui]
+        device_tags = cluster.devices[eui]
         data = unpacked_data(
             result.data,
             warnings=result.warnings,
