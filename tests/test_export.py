@@ -72,3 +72,58 @@ def test_bad_export_requests(tenant: Tenant) -> None:
     empty = tenant.get("/share/io.exp/export")
     assert empty.status_code == 200
     assert empty.text.strip() == "id,recType,createDate,tstamp,owner,tags"
+
+
+# Numbers a double would change: beyond 64 bits, longer than a double, underflowing, negative zero.
+EXACT = {
+    "big": "12345678901234567890123",
+    "past_u64": "18446744073709551616",
+    "below_i64": "-9223372036854775809",
+    "long_decimal": "0.1000000000000000055511151231257827",
+    "tiny": "1e-400",
+    "negative_zero": "-0",
+    "plain": "7.25",
+}
+EXACT_BODY = "{" + ",".join(f'"{key}":{literal}' for key, literal in EXACT.items()) + "}"
+
+
+def _post_raw(tenant: Tenant, body: str) -> None:
+    response = tenant.client.post(
+        "/share/io.exp", content=body, headers={**tenant.headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_exports_and_reads_keep_every_digit(tenant: Tenant) -> None:
+    _post_raw(tenant, EXACT_BODY)
+    (row,) = _csv(tenant)
+    assert {key: row[f"data.{key}"] for key in EXACT} == EXACT
+    ndjson = tenant.get("/share/io.exp/export", params={"format": "ndjson"}).content
+    assert f'"data":{EXACT_BODY}'.encode() in ndjson
+    read = tenant.get("/share/io.exp", params={"details": "true"})
+    assert f'"data":{EXACT_BODY}'.encode() in read.content
+    (obj,) = orjson.loads(read.content)["objs"]
+    assert obj["checksum"].endswith(f"L{len(EXACT_BODY)}")
+
+
+def test_exact_numbers_inside_lists_and_uplinks(tenant: Tenant) -> None:
+    _post_raw(tenant, '{"list":[12345678901234567890123,-0,1.0],"nested":{"x":0.10000000000000000001}}')
+    tenant.post("io.exp", {**SENET, "seqno": 3})
+    rows = _csv(tenant)
+    assert rows[0]["data.list"] == "[12345678901234567890123,-0,1.0]"
+    assert rows[0]["data.nested.x"] == "0.10000000000000000001"
+    assert rows[1]["data.snr"] == "7.2"
+    assert rows[1]["uplink.fCnt"] == "3"
+
+
+def test_a_number_beyond_a_double_is_refused_and_stores_nothing(tenant: Tenant) -> None:
+    for literal in ("1e400", "-1E+309"):
+        response = tenant.client.post(
+            "/share/io.exp",
+            content=f'{{"n":{literal}}}',
+            headers={**tenant.headers, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "invalid_json"
+        assert "send it as a string" in response.json()["error"]["message"]
+    assert _csv(tenant) == []

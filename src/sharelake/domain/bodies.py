@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
 
+from sharelake.domain import numbers
 from sharelake.domain.errors import Invalid, TooLarge
 from sharelake.domain.records import MAX_RECORDS
-
-# Digits all become "0": a run of 19 of them then is a plain substring search (a regex over the
-# digits of a typical uplink body cost more than parsing it).
-_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
-_NINETEEN_DIGITS = b"0" * 19
 
 
 def parse_body(body: bytes) -> list[dict[str, Any]]:
@@ -23,13 +18,16 @@ def parse_body(body: bytes) -> list[dict[str, Any]]:
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "infinity" in str(exc):
+            raise Invalid(
+                f"a number in the body is beyond a double's range (about ±1.8e308): send it as a string ({exc})",
+                code="invalid_json",
+            ) from None
         raise Invalid(f"the body is not valid JSON: {exc}", code="invalid_json") from None
-    if _NINETEEN_DIGITS in body.translate(_DIGITS_AS_ZERO):
-        # orjson reads integers beyond 64 bits as floats; the standard parser keeps them exact.
-        try:
-            value = json.loads(body, parse_constant=_no_constants)
-        except RecursionError:  # it nests less deeply than orjson (1024 levels)
-            raise Invalid("the body is nested too deeply", code="invalid_json") from None
+    if numbers.needs_exact(body):
+        # orjson reads integers beyond 64 bits and decimals longer than a double as doubles:
+        # parsed again, every number is stored with the digits it was sent with.
+        value = numbers.loads(body)
     if isinstance(value, dict):
         items = [value]
     elif isinstance(value, list):
@@ -70,7 +68,3 @@ def has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(has_nul(v) for v in value)
     return False
-
-
-def _no_constants(name: str) -> Any:
-    raise Invalid(f"{name} is not valid JSON", code="invalid_json")

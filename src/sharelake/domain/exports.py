@@ -1,4 +1,6 @@
-"""Flat rows of records for CSV: a stable header from every field seen, values as text."""
+"""Flat rows of records for CSV: a stable header from every field seen, values as text.
+
+Numbers keep the digits they were stored with (`numbers.load`): a CSV cell is the stored literal."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ from typing import Any
 
 import orjson
 
+from sharelake.domain import numbers
 from sharelake.domain.clock import to_iso
-from sharelake.domain.records import RecordRow
+from sharelake.domain.records import RecordRow, compact_json
 
 # Always first, in this order; then uplink.*, then data.* (each group sorted).
 FIXED = ["id", "recType", "createDate", "tstamp", "owner", "tags"]
@@ -35,7 +38,7 @@ def flatten(record: RecordRow) -> dict[str, Any]:
         "owner": record.owner_user,
         "tags": ";".join(orjson.loads(record.tags)),
     }
-    uplink = orjson.loads(record.uplink) if record.uplink else None
+    uplink = numbers.load(record.uplink) if record.uplink else None
     if isinstance(uplink, dict):
         for key in _UPLINK:
             row[f"uplink.{key}"] = uplink.get(key)
@@ -45,7 +48,7 @@ def flatten(record: RecordRow) -> dict[str, Any]:
         row["uplink.bestRssi"] = max(rssis) if rssis else None
         if uplink.get("decoded") is not None:
             _flatten(uplink["decoded"], "uplink.decoded", row)
-    _flatten(orjson.loads(record.data), "data", row)
+    _flatten(numbers.load(record.data), "data", row)
     return row
 
 
@@ -70,8 +73,8 @@ def cell(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, int | float):
-        return str(value)
-    return orjson.dumps(value).decode()
+        return numbers.text(value)
+    return compact_json(value)
 
 
 def cells(row: dict[str, Any], columns: list[str]) -> Iterator[str]:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from sharelake.domain import numbers
 from sharelake.domain.clock import MAX_MS, to_iso
 from sharelake.domain.errors import Invalid
 
@@ -75,11 +76,16 @@ def check_tags(tags: Sequence[str]) -> list[str]:
 
 
 def compact_json(value: Any) -> str:
-    """The compact JSON of a value: `,` and `:` separators, keys in order, non-ASCII kept."""
+    """The compact JSON of a value: `,` and `:` separators, keys in order, non-ASCII kept, and
+    numbers parsed by `numbers.loads` written as they came."""
     try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # integers beyond 64 bits: the standard library writes them exactly
-        try:
+        return orjson.dumps(value, default=numbers.fragment).decode()
+    except TypeError:
+        pass
+    try:  # a parsed body's integers beyond 64 bits are BigInts, which `fragment` writes exactly
+        return orjson.dumps(value, default=numbers.fragment, option=orjson.OPT_PASSTHROUGH_SUBCLASS).decode()
+    except TypeError:  # plain integers beyond 64 bits (a robot's output): the standard library
+        try:  # writes them exactly
             return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         except RecursionError:  # it nests less deeply than orjson
             raise Invalid("the JSON is nested too deeply", code="invalid_json") from None
