@@ -20,6 +20,7 @@ from sharelake.settings import Settings
 from sharelake.storage.engine import migrate, normalize_url, open_engine
 from sharelake.storage.tables import metadata
 from tests.helpers import PASSWORD, Tenant
+from tests.smtp import Inbox, smtp_server
 
 PG_URL = os.environ.get("SHARELAKE_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -127,3 +128,12 @@ def make_tenant(client: TestClient) -> Callable[..., Tenant]:
 @pytest.fixture
 def tenant(make_tenant: Callable[..., Tenant]) -> Tenant:
     return make_tenant()
+
+
+@pytest.fixture
+def mail_client(settings_factory: Callable[..., Settings]) -> Iterator[tuple[TestClient, Inbox]]:
+    """An app whose mail goes to a real SMTP server in this process."""
+    with smtp_server() as (inbox, port):
+        settings = settings_factory(smtp_url=f"smtp://127.0.0.1:{port}")
+        with TestClient(create_app(settings)) as client:
+            yield client, inbox

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sharelake import __version__
 from sharelake.api import errors, openapi
 from sharelake.api.access_log import AccessLog
-from sharelake.api.context import ClientContext
+from sharelake.api.deps import PUBLIC
 from sharelake.api.ingest import IngestDoor
 from sharelake.api.limits import BodyLimit, CleanUrl
 from sharelake.api.routes import (
@@ -38,6 +38,7 @@ from sharelake.api.routes import (
 from sharelake.console import routes as console
 from sharelake.services.lake import Lake
 from sharelake.settings import Settings
+from sharelake.web.context import ClientContext
 from sharelake.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/console/static", StaticFiles(directory=console.STATIC), name="console-static")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, dependencies=[PUBLIC])
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",

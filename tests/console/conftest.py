@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from starlette.testclient import TestClient
 
-from sharelake.app import create_app
 from sharelake.services.lake import Lake
-from sharelake.settings import Settings
 from tests.console.support import ConsoleUser
 from tests.helpers import Tenant
-from tests.smtp import Inbox, smtp_server
 
 
 @pytest.fixture
@@ -40,11 +37,3 @@ def my_console(me: Tenant, client: TestClient, lake: Lake) -> ConsoleUser:
     user = ConsoleUser(client, lake, me.email)
     assert user.login().status_code == 303
     return user
-
-
-@pytest.fixture
-def mail_client(settings_factory: Callable[..., Settings]) -> Iterator[tuple[TestClient, Inbox]]:
-    with smtp_server() as (inbox, port):
-        settings = settings_factory(smtp_url=f"smtp://127.0.0.1:{port}")
-        with TestClient(create_app(settings)) as client:
-            yield client, inbox

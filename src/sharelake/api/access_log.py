@@ -10,8 +10,8 @@ import time
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sharelake.api.context import peer_address
 from sharelake.metrics import Metrics
+from sharelake.web.context import peer_address
 
 log = logging.getLogger("sharelake.access")
 _TOKEN_IN_PATH = re.compile(r"(/share/[^/]+/token/)[^/?]+")

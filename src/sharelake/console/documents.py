@@ -12,13 +12,13 @@ from fastapi import APIRouter, Form
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from sharelake.api.deps import LakeDep
 from sharelake.console import session
 from sharelake.console.web import ConsoleRoute, redirect, with_query
 from sharelake.domain.errors import Unavailable
 from sharelake.services.documents import Kind
 from sharelake.services.lake import Lake
 from sharelake.storage.types import AnyRow
+from sharelake.web.auth import LakeDep
 
 # What `?notice=` says after a redirect, {title} being the kind's ("rule", "device cluster", "robot").
 NOTICES = {

@@ -17,9 +17,9 @@ from fastapi import Depends, Form
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from sharelake.api.deps import authenticate, get_lake
 from sharelake.domain.errors import Unauthenticated
 from sharelake.domain.principal import Principal
+from sharelake.web.auth import authenticate, get_lake
 
 SESSION_COOKIE = "sharelake_session"
 FORM_COOKIE = "sharelake_form"  # the random half of the CSRF pair on forms shown before login

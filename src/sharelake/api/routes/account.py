@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter
@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sharelake.api import params
-from sharelake.api.deps import Caller, LakeDep
+from sharelake.api.deps import LakeDep, needs
 from sharelake.domain.clock import to_iso
+from sharelake.domain.principal import Principal
 from sharelake.domain.records import envelope
 from sharelake.services.retention import Policy
 
@@ -36,7 +37,7 @@ def _json(body: bytes) -> Response:
 @router.get(
     "/retention", tags=["retention"], summary="Your retention policies (recTypes without one keep everything)"
 )
-def list_retention(caller: Caller, lake: LakeDep) -> Response:
+def list_retention(caller: Annotated[Principal, needs("SHARE:READ")], lake: LakeDep) -> Response:
     policies = lake.retention.list_for(caller)
     return _json(
         envelope([_policy(p) for p in policies], total_count=len(policies), per_page=max(len(policies), 1))
@@ -44,7 +45,9 @@ def list_retention(caller: Caller, lake: LakeDep) -> Response:
 
 
 @router.put("/retention/{recType}", tags=["retention"], summary="Keep your records of a recType for N days")
-def set_retention(recType: str, body: RetentionBody, caller: Caller, lake: LakeDep) -> Response:
+def set_retention(
+    recType: str, body: RetentionBody, caller: Annotated[Principal, needs("SHARE:DELETE")], lake: LakeDep
+) -> Response:
     policy = lake.retention.set(caller, recType, body.days)
     return _json(envelope([_policy(policy)], total_count=1, paged=False))
 
@@ -52,13 +55,15 @@ def set_retention(recType: str, body: RetentionBody, caller: Caller, lake: LakeD
 @router.delete(
     "/retention/{recType}", tags=["retention"], summary="Keep your records of a recType forever again"
 )
-def clear_retention(recType: str, caller: Caller, lake: LakeDep) -> Response:
+def clear_retention(
+    recType: str, caller: Annotated[Principal, needs("SHARE:DELETE")], lake: LakeDep
+) -> Response:
     lake.retention.clear(caller, recType)
     return _json(envelope([{"recType": recType, "days": None}], total_count=1, paged=False))
 
 
 @router.get("/audit", tags=["audit"], summary="Your account's audit log, newest first")
-def audit(request: Request, caller: Caller, lake: LakeDep) -> Response:
+def audit(request: Request, caller: Annotated[Principal, needs("TOKEN:READ")], lake: LakeDep) -> Response:
     per_page = params.integer(request.query_params, "perPage", 100, 1, 1000)
     page = params.integer(request.query_params, "page", 1, 1, 1_000_000)
     rows, total = lake.audit.page(caller, page, per_page)

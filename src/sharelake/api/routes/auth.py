@@ -12,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api.deps import LakeDep, client_ip
+from sharelake.api.deps import PUBLIC, LakeDep, client_ip
 from sharelake.domain.errors import Invalid
 
-router = APIRouter(tags=["auth"])
+# Open routes: a password, a refresh token or a mailed secret proves who is asking.
+router = APIRouter(tags=["auth"], dependencies=[PUBLIC])
 
 _TOKEN_DOC: dict[str, Any] = {
     "parameters": [

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import orjson
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api.deps import Caller, LakeDep
+from sharelake.api.deps import LakeDep, needs
 from sharelake.api.routes.documents import router as documents_router
 from sharelake.domain.clock import parse_instant
 from sharelake.domain.errors import Invalid
+from sharelake.domain.principal import Principal
 from sharelake.domain.records import envelope
 
 router = APIRouter()
-router.include_router(documents_router("device", "device cluster", "device clusters"))
+router.include_router(documents_router("device", "DEVICE", "device cluster", "device clusters"))
 
 _TEST_DOC = {
     "requestBody": {
@@ -43,8 +46,13 @@ _TEST_DOC = {
     summary="Decode a payload with the cluster's decoder, writing nothing",
     openapi_extra=_TEST_DOC,
 )
-async def test_decode(recType: str, id: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
-    caller.require("DEVICE", "READ")
+async def test_decode(
+    recType: str,
+    id: str,
+    request: Request,
+    caller: Annotated[Principal, needs("DEVICE:READ")],
+    lake: LakeDep,
+) -> Response:
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
@@ -61,11 +69,10 @@ async def test_decode(recType: str, id: str, request: Request, caller: Caller, l
 def replay(
     recType: str,
     id: str,
-    caller: Caller,
+    caller: Annotated[Principal, needs("DEVICE:WRITE")],
     lake: LakeDep,
     request: Request,
 ) -> dict[str, object]:
-    caller.require("DEVICE", "WRITE")
     query = request.query_params
     t_from = parse_instant(query["from"], name="from") if query.get("from") else None
     t_to = parse_instant(query["to"], name="to") if query.get("to") else None

@@ -4,9 +4,7 @@ Each is `/<resource>/{recType}[/{id}]` with POST, GET, PUT and DELETE; `*` as re
 bodies are `{"name", "desc", "data": {...}}`; answers are in the envelope.
 """
 
-from __future__ import annotations
-
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter
@@ -15,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sharelake.api import params
-from sharelake.api.deps import Caller, LakeDep
+from sharelake.api.deps import LakeDep, needs
 from sharelake.domain.errors import Invalid
+from sharelake.domain.principal import Principal
 from sharelake.domain.records import envelope
 from sharelake.services.documents import obj
 
@@ -35,8 +34,11 @@ async def _read_json(request: Request) -> Any:
         ) from None
 
 
-def router(kind_name: str, title: str, tag: str) -> APIRouter:
-    """Create, list, get, update and delete for one document kind."""
+def router(kind_name: str, resource: str, title: str, tag: str) -> APIRouter:
+    """Create, list, get, update and delete for one document kind, under `resource`'s scopes."""
+    Reader = Annotated[Principal, needs(f"{resource}:READ")]
+    Writer = Annotated[Principal, needs(f"{resource}:WRITE")]
+    Deleter = Annotated[Principal, needs(f"{resource}:DELETE")]
     api = APIRouter(tags=[tag])
     base = f"/{kind_name}/{{recType}}"
     body_doc: dict[str, Any] = {
@@ -49,14 +51,14 @@ def router(kind_name: str, title: str, tag: str) -> APIRouter:
     }  # fmt: skip
 
     @api.post(base, summary=f"Create a {title}", openapi_extra=body_doc)
-    async def create(recType: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+    async def create(recType: str, request: Request, caller: Writer, lake: LakeDep) -> Response:
         body = await _read_json(request)
         kind = lake.documents.kind(kind_name)
         values = await _threaded(lake.documents.create, caller, kind, recType, body)
         return _json(envelope([obj(values)], total_count=1, paged=False))
 
     @api.get(base, summary=f"List your {title}s of a recType (`*` for all)")
-    def list_(recType: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+    def list_(recType: str, request: Request, caller: Reader, lake: LakeDep) -> Response:
         kind = lake.documents.kind(kind_name)
         rows = lake.documents.list(caller, kind, recType)
         per_page = params.integer(
@@ -67,19 +69,19 @@ def router(kind_name: str, title: str, tag: str) -> APIRouter:
         return _json(envelope([obj(r) for r in shown], total_count=len(rows), page=page, per_page=per_page))
 
     @api.get(f"{base}/{{id}}", summary=f"One {title}")
-    def get(recType: str, id: str, caller: Caller, lake: LakeDep) -> Response:
+    def get(recType: str, id: str, caller: Reader, lake: LakeDep) -> Response:
         row = lake.documents.get(caller, lake.documents.kind(kind_name), recType, id)
         return _json(envelope([obj(row)], total_count=1, per_page=1))
 
     @api.put(f"{base}/{{id}}", summary=f"Update a {title}", openapi_extra=body_doc)
-    async def update(recType: str, id: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+    async def update(recType: str, id: str, request: Request, caller: Writer, lake: LakeDep) -> Response:
         body = await _read_json(request)
         kind = lake.documents.kind(kind_name)
         values = await _threaded(lake.documents.update, caller, kind, recType, id, body)
         return _json(envelope([obj(values)], total_count=1, paged=False))
 
     @api.delete(f"{base}/{{id}}", summary=f"Delete a {title}")
-    def delete(recType: str, id: str, caller: Caller, lake: LakeDep) -> Response:
+    def delete(recType: str, id: str, caller: Deleter, lake: LakeDep) -> Response:
         row = lake.documents.delete(caller, lake.documents.kind(kind_name), recType, id)
         return _json(envelope([obj(row)], total_count=1, paged=False))
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from sharelake.api import params
-from sharelake.api.deps import Caller, LakeDep
+from sharelake.api.deps import LakeDep, needs
+from sharelake.domain.principal import Principal
 from sharelake.domain.records import check_rec_type
 
 router = APIRouter(tags=["share"])
@@ -27,7 +30,7 @@ router = APIRouter(tags=["share"])
 def export(
     recType: str,
     request: Request,
-    caller: Caller,
+    caller: Annotated[Principal, needs("SHARE:READ")],
     lake: LakeDep,
     format: str = Query("csv", description="csv or ndjson"),
 ) -> StreamingResponse:

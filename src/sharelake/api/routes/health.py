@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sharelake.api.deps import LakeDep
+from sharelake.api.deps import PUBLIC, LakeDep
 from sharelake.domain.errors import Unavailable
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[PUBLIC])
 
 
 @router.get("/health", summary="Liveness: the database answers")

@@ -9,10 +9,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from sharelake.api.deps import LakeDep
+from sharelake.api.deps import PUBLIC, LakeDep
 from sharelake.domain.errors import Unauthenticated
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[PUBLIC])
 
 
 @router.get(

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from sharelake.api import params
-from sharelake.api.deps import Caller, LakeDep
+from sharelake.api.deps import LakeDep, needs
 from sharelake.api.routes.documents import router as documents_router
+from sharelake.domain.principal import Principal
 from sharelake.domain.records import envelope
 from sharelake.services.robots import log_obj
 
 router = APIRouter()
-router.include_router(documents_router("robo", "robot", "robots"))
+router.include_router(documents_router("robo", "ROBO", "robot", "robots"))
 
 DEFAULT_LOG_PAGE = 100
 MAX_LOG_PAGE = 1000
@@ -24,7 +27,9 @@ MAX_LOG_PAGE = 1000
     tags=["robots"],
     summary="The robot's log, newest first: what it printed, and its errors with the record that triggered them",
 )
-def robot_log(recType: str, id: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+def robot_log(
+    recType: str, id: str, request: Request, caller: Annotated[Principal, needs("ROBO:READ")], lake: LakeDep
+) -> Response:
     per_page = params.integer(request.query_params, "perPage", DEFAULT_LOG_PAGE, 1, MAX_LOG_PAGE)
     page = params.integer(request.query_params, "page", 1, 1, 10_000_000)
     rows, total = lake.robots.log_page(caller, recType, id, limit=per_page, offset=(page - 1) * per_page)

@@ -5,13 +5,16 @@ Writes (`POST /share/...`) are the hot path and live in `api/ingest.py` as plain
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from sharelake.api import params
-from sharelake.api.deps import Caller, LakeDep
+from sharelake.api.deps import LakeDep, needs
 from sharelake.api.routes.views import run_view
+from sharelake.domain.principal import Principal
 from sharelake.domain.records import check_rec_type, check_tags
 from sharelake.storage.records import Filter
 
@@ -41,7 +44,13 @@ def _json(body: bytes) -> Response:
 
 
 @router.get("/share/{recType}", openapi_extra=_LIST_DOC, summary="List the records of a recType you may see")
-def list_records(recType: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+def list_records(
+    recType: str,
+    request: Request,
+    # `?id=` runs a view instead (Microshare's form), which a VIEW:QUERY token may do
+    caller: Annotated[Principal, needs("SHARE:READ", "VIEW:QUERY", "SHARE:QUERY")],
+    lake: LakeDep,
+) -> Response:
     view_id = request.query_params.get("id", "").strip()
     if view_id:  # Microshare's way to run a view: GET /share/{viewRecType}?id=<viewId>&recType=<source>
         return run_view(lake, caller, recType, view_id, request.query_params, id_param=True)
@@ -55,7 +64,13 @@ def list_records(recType: str, request: Request, caller: Caller, lake: LakeDep) 
     openapi_extra=_LIST_DOC,
     summary="Records carrying all these tags; tags/latest gives the newest record",
 )
-def list_tagged(recType: str, tags: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+def list_tagged(
+    recType: str,
+    tags: str,
+    request: Request,
+    caller: Annotated[Principal, needs("SHARE:READ")],
+    lake: LakeDep,
+) -> Response:
     check_rec_type(recType)
     tag_list = check_tags(params.split_tags(tags))
     if tag_list == ["latest"]:
@@ -66,11 +81,15 @@ def list_tagged(recType: str, tags: str, request: Request, caller: Caller, lake:
 
 
 @router.get("/share/{recType}/{id}", summary="One record")
-def get_record(recType: str, id: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+def get_record(
+    recType: str, id: str, request: Request, caller: Annotated[Principal, needs("SHARE:READ")], lake: LakeDep
+) -> Response:
     details = params.boolean(request.query_params, "details", True)
     return _json(lake.shares.get(caller, recType, id, details=details))
 
 
 @router.delete("/share/{recType}/{id}", summary="Delete one record")
-def delete_record(recType: str, id: str, caller: Caller, lake: LakeDep) -> Response:
+def delete_record(
+    recType: str, id: str, caller: Annotated[Principal, needs("SHARE:DELETE")], lake: LakeDep
+) -> Response:
     return _json(lake.shares.delete(caller, recType, id))

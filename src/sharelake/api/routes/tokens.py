@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from sqlalchemy import Row
 from starlette.responses import Response
 
-from sharelake.api.deps import Caller, LakeDep
+from sharelake.api.deps import LakeDep, needs
 from sharelake.domain.clock import to_iso
+from sharelake.domain.principal import Principal
 from sharelake.domain.records import envelope
 
 router = APIRouter(tags=["tokens"])
@@ -33,8 +34,7 @@ def _obj(row: Row[Any]) -> dict[str, Any]:
 
 
 @router.get("/tokens", summary="List your live tokens (never their secrets)")
-def list_tokens(caller: Caller, lake: LakeDep) -> Response:
-    caller.require("TOKEN", "READ")
+def list_tokens(caller: Annotated[Principal, needs("TOKEN:READ")], lake: LakeDep) -> Response:
     lake.tokens.flush_uses()
     rows = lake.tokens.list_for(caller)
     body = envelope([_obj(r) for r in rows], total_count=len(rows), per_page=max(len(rows), 1))
@@ -42,7 +42,8 @@ def list_tokens(caller: Caller, lake: LakeDep) -> Response:
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke a token; it fails from the next request on")
-def revoke_token(token_id: str, caller: Caller, lake: LakeDep) -> Response:
-    caller.require("TOKEN", "DELETE")
+def revoke_token(
+    token_id: str, caller: Annotated[Principal, needs("TOKEN:DELETE")], lake: LakeDep
+) -> Response:
     row = lake.tokens.revoke(caller, token_id)
     return Response(envelope([_obj(row)], total_count=1, paged=False), media_type="application/json")

@@ -6,18 +6,20 @@ Microshare's own run form, `GET /share/{viewRecType}?id=<viewId>&recType=<source
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api.deps import Caller, LakeDep
+from sharelake.api.deps import LakeDep, needs
 from sharelake.api.routes.documents import router as documents_router
 from sharelake.domain.principal import Principal
 from sharelake.services.lake import Lake
 
 router = APIRouter()
-router.include_router(documents_router("view", "view", "views"))
+router.include_router(documents_router("view", "VIEW", "view", "views"))
 
 _RUN_DOC = {
     "parameters": [
@@ -56,5 +58,11 @@ def run_view(
     summary="Run a view over the records you may Query",
     openapi_extra=_RUN_DOC,
 )
-def run(recType: str, id: str, request: Request, caller: Caller, lake: LakeDep) -> Response:
+def run(
+    recType: str,
+    id: str,
+    request: Request,
+    caller: Annotated[Principal, needs("VIEW:QUERY", "SHARE:QUERY")],
+    lake: LakeDep,
+) -> Response:
     return run_view(lake, caller, recType, id, request.query_params)

@@ -9,11 +9,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api.deps import LakeDep, client_ip
 from sharelake.api.errors import status_of
 from sharelake.console import session
 from sharelake.console.web import ConsoleRoute, redirect, render
 from sharelake.domain.errors import RateLimited, SharelakeError, Unauthenticated
+from sharelake.web.auth import PUBLIC, LakeDep, client_ip
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -48,19 +48,19 @@ def _anonymous_form(
     return response
 
 
-@router.get("")
+@router.get("", dependencies=[PUBLIC])
 async def home(request: Request) -> Response:
     user = await session.current(request)
     return redirect(HOME if user else "/console/login")
 
 
 # -- sign-up ---------------------------------------------------------------------------------
-@router.get("/signup")
+@router.get("/signup", dependencies=[PUBLIC])
 async def signup_form(request: Request) -> Response:
     return _anonymous_form(request, "signup.html", {"email": "", "org": "", "error": None})
 
 
-@router.post("/signup")
+@router.post("/signup", dependencies=[PUBLIC])
 async def signup_submit(
     request: Request,
     lake: LakeDep,
@@ -82,13 +82,13 @@ async def signup_submit(
 # -- the e-mailed link -----------------------------------------------------------------------
 # No CSRF token here: the form's `token` is the e-mailed single-use secret, which a forger cannot
 # know, and setting the password does not log anyone in.
-@router.get("/verify")
+@router.get("/verify", dependencies=[PUBLIC])
 async def verify_form(request: Request, lake: LakeDep, token: str = "") -> Response:
     values = {"token": token[:256], "error": None, "min_length": lake.settings.password_min_length}
     return render(request, "verify.html", values)
 
 
-@router.post("/verify")
+@router.post("/verify", dependencies=[PUBLIC])
 async def verify_submit(
     request: Request,
     lake: LakeDep,
@@ -113,7 +113,7 @@ async def verify_submit(
 
 
 # -- log in / log out ------------------------------------------------------------------------
-@router.get("/login")
+@router.get("/login", dependencies=[PUBLIC])
 async def login_form(
     request: Request,
     email: str = "",
@@ -131,7 +131,7 @@ async def login_form(
     return _anonymous_form(request, "login.html", values)
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[PUBLIC])
 async def login_submit(
     request: Request,
     lake: LakeDep,

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sharelake import decoders
-from sharelake.api.deps import LakeDep
 from sharelake.api.errors import status_of
 from sharelake.console import documents, session
 from sharelake.console.documents import Doc
@@ -22,6 +21,7 @@ from sharelake.console.web import ConsoleRoute, redirect, render, with_query
 from sharelake.domain.clock import parse_instant
 from sharelake.domain.clusters import MAX_CODEC, location_tags
 from sharelake.domain.errors import Forbidden, Invalid
+from sharelake.web.auth import LakeDep
 
 KIND = "device"
 TITLE = "device cluster"

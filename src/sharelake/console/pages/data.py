@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api.deps import LakeDep
 from sharelake.api.errors import status_of
 from sharelake.api.params import list_query
 from sharelake.console import series, session
@@ -27,6 +26,7 @@ from sharelake.domain.clock import parse_instant
 from sharelake.domain.errors import Invalid, NotFound
 from sharelake.services.lake import Lake
 from sharelake.services.shares import RecordPage
+from sharelake.web.auth import LakeDep
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
