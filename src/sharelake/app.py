@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
     ):
         app.include_router(module.router)
     app.include_router(console.router)
+    app.include_router(console.compat_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/console/static", StaticFiles(directory=console.STATIC), name="console-static")
 
