@@ -57,6 +57,26 @@ def test_checksum_follows_key_order_and_keeps_non_ascii(tenant: Tenant) -> None:
     assert list(record["data"]) == ["b", "a", "n"]
 
 
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        ('{"a":1,"a":2}', '{"a":2}'),
+        # The key keeps its first place; the exact-number parser (for digits no double holds) agrees.
+        ('{"a":1,"b":true,"a":{"c":[1,2],"c":3}}', '{"a":{"c":3},"b":true}'),
+        ('{"a":1,"a":123456789012345678901234567890}', '{"a":123456789012345678901234567890}'),
+    ],
+)
+def test_a_repeated_key_keeps_its_last_value(tenant: Tenant, raw: str, kept: str) -> None:
+    """What is stored, what GET returns and what the checksum covers are one text: the last value."""
+    created = tenant.client.post("/share/io.test", content=raw, headers=tenant.headers)
+    assert created.status_code == 200, created.text
+    response = tenant.get(f"/share/io.test/{created.json()['objs'][0]['id']}")
+    assert f'"data":{kept},' in response.text  # the stored text, not a re-serialisation of it
+    record = response.json()["objs"][0]
+    digest = hashlib.sha256(kept.encode()).hexdigest().upper()
+    assert record["checksum"] == f"{digest}L{len(kept)}"
+
+
 def test_ids_are_time_ordered(tenant: Tenant) -> None:
     ids = [tenant.post("io.test", {"i": i}).json()["objs"][0]["id"] for i in range(5)]
     assert ids == sorted(ids)
