@@ -45,10 +45,16 @@ def test_a_senet_uplink_gains_the_uplink_object(tenant: Tenant) -> None:
 def test_the_same_frame_through_two_gateways_is_stored_once(tenant: Tenant) -> None:
     first = fixture("senet_uplink")
     second = {**first, "gwEui": "00250C0001000AAA", "rssi": -101, "snr": -2.5}
-    a = tenant.post("io.up", first).json()["objs"][0]
-    b = tenant.post("io.up", second).json()["objs"][0]
-    assert b["id"] == a["id"]
-    assert tenant.post("io.up", second).json()["objs"][0]["id"] == a["id"]  # a network-server retry
+    stored = tenant.post("io.up", first).json()
+    a = stored["objs"][0]
+    assert "duplicate" not in a
+    assert "duplicates" not in stored["meta"]
+    merged = tenant.post("io.up", second).json()
+    assert merged["objs"] == [{**a, "duplicate": True}]
+    assert merged["meta"]["duplicates"] == 1
+    assert merged["meta"]["totalCount"] == 1
+    retry = tenant.post("io.up", second).json()["objs"][0]  # a network-server retry
+    assert (retry["id"], retry["duplicate"]) == (a["id"], True)
     (record,) = listed(tenant)
     assert [g["id"] for g in record["uplink"]["gateways"]] == ["00250C00010003DA", "00250C0001000AAA"]
     assert record["data"] == first
@@ -60,7 +66,14 @@ def test_duplicates_inside_one_body_and_across_batches(tenant: Tenant) -> None:
     answer = tenant.post("io.up", [body, other_gateway, {**body, "seqno": 120}]).json()
     ids = [o["id"] for o in answer["objs"]]
     assert ids[0] == ids[1] != ids[2]
+    assert [o.get("duplicate", False) for o in answer["objs"]] == [False, True, False]
+    assert answer["meta"]["duplicates"] == 1
     assert len(listed(tenant)) == 2
+    again = tenant.post("io.up", [{**body, "seqno": 121}, body]).json()  # a new frame, then a stored one
+    assert [o.get("duplicate", False) for o in again["objs"]] == [False, True]
+    assert again["objs"][1]["id"] == ids[0]
+    assert again["meta"]["duplicates"] == 1
+    assert len(listed(tenant)) == 3
 
 
 def test_tts_uplink_message_and_uplink_normalized_are_one_frame(tenant: Tenant) -> None:

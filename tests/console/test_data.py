@@ -135,6 +135,20 @@ def test_record_json_in_the_row_and_on_its_own_page(console: ConsoleUser, owner:
     assert "no record" in message(missing.text)
 
 
+def test_a_record_page_lists_the_gateways_merged_into_it(console: ConsoleUser, owner: Tenant) -> None:
+    record_id = owner.post("us.senet", SENET).json()["objs"][0]["id"]
+    merged = owner.post("us.senet", {**SENET, "gwEui": "00250C0001009999", "rssi": -110, "snr": -3.5})
+    assert merged.json()["objs"][0]["duplicate"] is True
+    page = console.get(f"/console/data/us.senet/{record_id}")
+    table = re.search(r'<table class="list" data-testid="record-gateways">(.*?)</table>', page.text, re.S)
+    assert table
+    assert "Heard by 2 gateways: copies of this frame through the others were merged" in table.group(1)
+    rows = re.findall(r"<tr><td><code>(\w+)</code></td><td class=\"num\">([^<]+)</td>", table.group(1))
+    assert rows == [("00250C00010012AB", "-97.0"), ("00250C0001009999", "-110.0")]
+    plain = owner.post("com.acme.t", {"n": 1}).json()["objs"][0]["id"]
+    assert "record-gateways" not in console.get(f"/console/data/com.acme.t/{plain}").text
+
+
 def test_filters_by_device_and_time(console: ConsoleUser, owner: Tenant) -> None:
     owner.post("us.senet", SENET)
     owner.post("us.senet", {**SENET, "devEui": "00250C0100009999", "seqno": 3})

@@ -131,13 +131,17 @@ class Shares:
         rows = job.rows[records]
         objs: list[dict[str, Any]] = []
         if replaced:
-            # The job's rows lost the duplicates; answer in the order the body gave.
+            # The job's rows lost the duplicates; answer in the order the body gave. A merged copy
+            # says so, or a sender cannot tell "stored" from "folded into an earlier record".
             kept = iter(rows)
             total = len(rows) + len(replaced)
             for index in range(total):
-                objs.append(replaced[index] if index in replaced else short(next(kept)))
-        else:
-            objs = [short(row) for row in rows]
+                objs.append(
+                    {**replaced[index], "duplicate": True} if index in replaced else short(next(kept))
+                )
+            extra = {"duplicates": len(replaced)}
+            return wire.envelope(objs, total_count=len(objs), paged=False, extra_meta=extra)
+        objs = [short(row) for row in rows]
         return wire.envelope(objs, total_count=len(objs), paged=False)
 
     # -- derived records (robots) ---------------------------------------------------------------
