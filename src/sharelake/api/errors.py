@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 from sharelake.domain.errors import (
     Conflict,
@@ -24,6 +26,10 @@ from sharelake.domain.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+# Set in a request's scope state by a door that answers some methods of a path before routing.
+DOOR_METHODS = "sharelake.door_methods"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 STATUS: list[tuple[type[SharelakeError], int]] = [
     (TooLarge, 413),
@@ -87,13 +93,33 @@ async def _validation(_request: Request, exc: Exception) -> Response:
     return error_response(422, "invalid_schema", "; ".join(parts) or "the request does not match its schema")
 
 
-async def _http(_request: Request, exc: Exception) -> Response:
+async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and message == "Not Found":
         message = "no such endpoint; see /docs for the API"
-    return error_response(exc.status_code, code, message, dict(exc.headers or {}) or None)
+    elif exc.status_code == 405:
+        allowed = allowed_methods(request.scope)
+        if allowed and request.method not in allowed:  # else a mounted app refused it, and said why
+            headers["Allow"] = ", ".join(allowed)
+        if "Allow" in headers:
+            message = f"{request.method} is not allowed on {request.url.path}: it allows {headers['Allow']}"
+    return error_response(exc.status_code, code, message, headers or None)
+
+
+def allowed_methods(scope: Scope) -> list[str]:
+    """Every method some route answers on this path. Starlette's own 405 names only the first
+    route whose path matched, and one path is often served by several routes (GET and POST
+    /share/{recType}, the POST answered by the ingest door before routing)."""
+    methods = set(scope.get("state", {}).get(DOOR_METHODS, ()))
+    router = scope["app"].router
+    for method in _METHODS:
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in router.routes):
+            methods.add(method)
+    return [method for method in _METHODS if method in methods]
 
 
 async def _gone(_request: Request, _exc: Exception) -> Response:

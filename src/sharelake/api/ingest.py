@@ -3,7 +3,8 @@
 A small ASGI front door recognises the write paths and handles them itself: authenticate from the
 token cache, read the body (within the size limit), parse, queue one group-commit job and answer
 after the commit. FastAPI's middleware stack and dependency machinery cost more than the write
-itself on a small POST, so every other request — and only those — goes on to FastAPI. The write
+itself on a small POST, so every other request goes on to FastAPI — but for a wrong method on a
+token path, which only this door serves: it answers that 405 itself. The write
 routes are described in the OpenAPI schema by `api/openapi.py`.
 """
 
@@ -19,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sharelake.api.errors import error_response, from_domain
+from sharelake.api.errors import DOOR_METHODS, error_response, from_domain
 from sharelake.domain.errors import Invalid, SharelakeError, TooLarge, Unauthenticated
 from sharelake.services.lake import Lake
 from sharelake.services.limits import TokenBuckets
@@ -39,7 +40,7 @@ def match(path: str) -> tuple[str, list[str], str | None] | None:
     parts = path.split("/")  # ["", "share", recType, ...]
     if len(parts) < 3 or parts[1] != "share" or not parts[2]:
         return None
-    if len(parts) == 3:
+    if len(parts) == 3 or (len(parts) == 4 and not parts[3]):  # with or without a trailing slash
         return parts[2], [], None
     if parts[3] == "tags" and len(parts) > 4:
         return parts[2], [t for t in parts[4:] if t], None
@@ -89,6 +90,16 @@ class IngestDoor:
                 self.metrics.ingest_requests.inc(1, str(response.status_code))
                 await response(scope, receive, send)
                 return
+        elif scope["type"] == "http":
+            target = match(scope["path"])
+            if target is not None:
+                if target[2] is not None:  # a token path: only this door serves it
+                    allow = {"Allow": "POST"}
+                    message = f"{scope['method']} is not allowed on {scope['path']}: it allows POST"
+                    await error_response(405, "method_not_allowed", message, allow)(scope, receive, send)
+                    return
+                # FastAPI serves the other methods of this path and names them when it refuses one.
+                scope.setdefault("state", {})[DOOR_METHODS] = ("POST",)
         await self.app(scope, receive, send)
 
     async def _store(

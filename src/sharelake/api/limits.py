@@ -4,6 +4,7 @@ no resource is named with one, and PostgreSQL cannot even compare text holding o
 
 from __future__ import annotations
 
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sharelake.api.errors import error_response, from_domain
@@ -51,7 +52,8 @@ class BodyLimit:
 
 
 class CleanUrl:
-    """400 for a path or query string holding a NUL (raw or as %00), before any route sees it."""
+    """400 for a path or query string holding a NUL (raw or as %00), before any route sees it; a
+    trailing slash dropped where the path names a route without it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,4 +65,18 @@ class CleanUrl:
                 error = Invalid("the URL holds a NUL character (%00)", code="invalid_url")
                 await from_domain(error)(scope, receive, send)
                 return
+            path: str = scope["path"]
+            if len(path) > 1 and path.endswith("/"):
+                scope = _without_trailing_slash(scope)
         await self.app(scope, receive, send)
+
+
+def _without_trailing_slash(scope: Scope) -> Scope:
+    """`/tokens/` served as `/tokens` (rather than a redirect many webhook senders do not follow),
+    when some route answers the path without its slash; otherwise the scope as it came."""
+    raw: bytes = scope.get("raw_path") or b""
+    stripped = {**scope, "path": scope["path"][:-1], "raw_path": raw[:-1] if raw.endswith(b"/") else raw}
+    routes = scope["app"].router.routes
+    if any(route.matches(stripped)[0] is not Match.NONE for route in routes):
+        return stripped
+    return scope
