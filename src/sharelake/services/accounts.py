@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from sharelake.domain import accounts as rules
@@ -194,32 +194,34 @@ class Accounts:
             return users.get_by_email(conn, rules.normalize_email(email))
 
     # -- login --------------------------------------------------------------------------------
-    def check_not_locked(self, email: str | None, ip: str | None) -> None:
-        """429 while an account or an IP is over its failed-login limit (even for right passwords)."""
-        now = now_ms()
-        window = self._settings.login_window * 1000
+    def _login_limits(self, email: str | None, ip: str | None) -> list[tuple[str, int]]:
         limits = []
         if email:
-            limits.append((f"acct:{email.strip().lower()}", self._settings.login_max_failures_account))
+            limits.append((f"acct:{email.strip().lower()[:254]}", self._settings.login_max_failures_account))
         if ip:
             limits.append((f"ip:{ip}", self._settings.login_max_failures_ip))
+        return limits
+
+    def _refuse_if_over(self, conn: Connection, limits: list[tuple[str, int]], now: int) -> None:
+        window = self._settings.login_window * 1000
+        for key, limit in limits:
+            failures, oldest = throttle.window(conn, key, now - window)
+            if failures >= limit and oldest is not None:
+                # Whole seconds, rounded up; bounded, as another server's clock may run a little ahead.
+                retry = min(max(1, -(-(oldest + window - now) // 1000)), self._settings.login_window)
+                raise RateLimited(
+                    f"too many failed attempts; try again in {retry} seconds",
+                    retry_after=retry,
+                    code="too_many_attempts",
+                )
+
+    def check_not_locked(self, email: str | None, ip: str | None) -> None:
+        """429 while an account or an IP is over its failed-login limit (even for right passwords)."""
         with self._engine.connect() as conn:
-            for key, limit in limits:
-                failures, oldest = throttle.window(conn, key, now - window)
-                if failures >= limit and oldest is not None:
-                    retry = (oldest + window - now) // 1000 + 1
-                    raise RateLimited(
-                        f"too many failed attempts; try again in {retry} seconds",
-                        retry_after=retry,
-                        code="too_many_attempts",
-                    )
+            self._refuse_if_over(conn, self._login_limits(email, ip), now_ms())
 
     def record_failure(self, email: str | None, ip: str | None) -> None:
-        keys = []
-        if email:
-            keys.append(f"acct:{email.strip().lower()[:254]}")
-        if ip:
-            keys.append(f"ip:{ip}")
+        keys = [key for key, _ in self._login_limits(email, ip)]
         if keys:
             with write_transaction(self._engine) as conn:
                 throttle.record(conn, keys, now_ms())
@@ -227,12 +229,29 @@ class Accounts:
                 if user is not None:  # only an existing account has a log to write to
                     self._audit.record(conn, user.email, "login.failed", actor=None)
 
+    def _reserve_attempt(self, email: str, ip: str | None) -> list[int]:
+        """429 when over a limit; else count this attempt as a failure now, before it is evaluated.
+
+        Checking and counting in one locked transaction is what holds a concurrent burst to the
+        limit: checking first and counting after the (slow) password check would let every attempt
+        of the burst pass the check. The reservation is given back if the password turns out right.
+        Refusing looks at no account, so a refusal takes the same time whether or not one exists.
+        """
+        limits = self._login_limits(email, ip)
+        with write_transaction(self._engine) as conn:
+            throttle.lock(conn, [key for key, _ in limits])
+            now = now_ms()  # read under the lock, so the failures counted before are not later than it
+            self._refuse_if_over(conn, limits, now)
+            return throttle.record(conn, [key for key, _ in limits], now)
+
     def login(self, email: str, password: str, ip: str | None) -> Row[Any]:
         """The verified, enabled user with this e-mail and password; else Unauthenticated.
 
         Takes the same time whether or not the account exists.
         """
-        self.check_not_locked(email, ip)
+        reserved = self._reserve_attempt(email, ip)
+        # Anything raised from here on leaves the reservation standing: an attempt that could not be
+        # evaluated counts as failed, never as free.
         try:
             normalized = rules.normalize_email(email)
         except Invalid:
@@ -243,9 +262,19 @@ class Accounts:
                 user = users.get_by_email(conn, normalized)
         ok = self._passwords.verify(user.password_hash if user is not None else None, password)
         if not ok or user is None or not user.verified_at or user.disabled:
-            self.record_failure(email, ip)
-            raise Unauthenticated(BAD_CREDENTIALS, code="invalid_credentials")
-        if self._passwords.needs_rehash(user.password_hash):
             with write_transaction(self._engine) as conn:
-                users.update_fields(conn, user.id, password_hash=self._passwords.hash(password))
+                # The reserved failure now counts from its outcome. This write is also what keeps a
+                # failure for an unknown address as costly as one for an account, which adds only
+                # its audit row to the same commit.
+                throttle.restamp(conn, reserved, now_ms())
+                if user is not None:
+                    self._audit.record(conn, user.email, "login.failed", actor=None)
+            raise Unauthenticated(BAD_CREDENTIALS, code="invalid_credentials")
+        rehashed = (
+            self._passwords.hash(password) if self._passwords.needs_rehash(user.password_hash) else None
+        )
+        with write_transaction(self._engine) as conn:
+            throttle.forget(conn, reserved)  # a success is not a failure (nor does it clear earlier ones)
+            if rehashed is not None:
+                users.update_fields(conn, user.id, password_hash=rehashed)
         return user
