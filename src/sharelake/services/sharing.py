@@ -226,7 +226,8 @@ class Sharing:
     # -- the simulator ------------------------------------------------------------------------
     def simulate(self, principal: Principal, rec_type: str, user: str, operation: str) -> dict[str, Any]:
         """Would `user` be able to `operation` the caller's `rec_type` records (and records of owners
-        who gave the caller Policy), and which rules say so."""
+        who gave the caller Policy), and which rules say so. Exact for the caller's own org; for
+        anyone else, the answer for that address as if it had no account (org from its domain)."""
         check_rec_type(rec_type)
         email = normalize_email(user)
         op = next((o for o in OPERATIONS if o.lower() == operation.strip().lower()), None)
@@ -234,9 +235,13 @@ class Sharing:
             raise Invalid(f"operation must be one of {', '.join(OPERATIONS)}", code="invalid_parameter")
         with self._engine.connect() as conn:
             row = users.get_by_email(conn, email)
-        target = Party(
-            user=email, org=row.org if row else default_org(email), role=row.role if row else "member"
-        )
+        # The caller may learn of an account only what their own org already shows: a member's org
+        # and role. Anyone else is simulated from the address alone, exactly as an address without an
+        # account is, so the answer cannot tell an outsider's account, org or role from no account.
+        if row is not None and row.org == principal.org:
+            target = Party(user=email, org=row.org, role=row.role)
+        else:
+            target = Party(user=email, org=default_org(email))
         snap = self._rules()
         owners = [principal.email, *self._delegators(snap, party(principal), rec_type)]
         granted_by = []
