@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import mailbox
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import update
@@ -159,6 +161,25 @@ def test_without_smtp_mail_goes_to_the_outbox_file(client: TestClient, settings:
     assert len(messages) == 1
     assert messages[0]["To"] == "local@acme.com"
     assert "/console/verify?token=" in messages[0].get_payload()  # type: ignore[operator]
+
+
+def test_the_outbox_link_can_be_copied_as_it_is(settings_factory: Callable[..., Settings]) -> None:
+    # A long public URL makes the link line longer than a mail line (78): quoted-printable would fold it.
+    settings = settings_factory(public_url="https://lake.example.com/a/rather/long/prefix/for/this/server")
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/auth/signup", json={"email": "copy@acme.com"}).status_code == 200
+        raw = Path(settings.mail_outbox).read_text()
+        assert "quoted-printable" not in raw.lower()
+        (link,) = re.findall(r"^https://\S+$", raw, flags=re.MULTILINE)
+        assert link.startswith(
+            "https://lake.example.com/a/rather/long/prefix/for/this/server/console/verify?token="
+        )
+        path = link.removeprefix("https://lake.example.com/a/rather/long/prefix/for/this/server")
+        page = client.get(path)
+        assert page.status_code == 200
+        secret = parse_qs(urlsplit(link).query)["token"][0]
+        verified = client.post("/auth/verify", json={"token": secret, "password": PASSWORD})
+        assert verified.status_code == 200, verified.text
 
 
 def test_user_org_defaults_from_the_email_domain(lake: Lake) -> None:

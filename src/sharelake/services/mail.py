@@ -38,10 +38,13 @@ class Mailer:
         message["Subject"] = subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain="sharelake")
-        message.set_content(body)
         if self._smtp is None:
+            # The outbox is read by a person who copies the link out of the file: 8bit keeps every
+            # line whole, where quoted-printable would break a long URL (`=` line ends, `=3D`).
+            message.set_content(body, cte="8bit")
             self._to_outbox(message)
         else:
+            message.set_content(body)  # quoted-printable for long lines: safe through any relay
             self._to_smtp(message)
 
     def _to_outbox(self, message: EmailMessage) -> None:
