@@ -207,6 +207,25 @@ def test_chart_numbers_from_data_and_decoded_uplinks(console: ConsoleUser, owner
     assert {s["label"] for s in _chart(tts)["series"]} == {"temperature", "battery.volts", "gateway.rssi"}
 
 
+def test_uplinks_are_charted_at_their_device_time(console: ConsoleUser, owner: Tenant) -> None:
+    # Heard in June 2025 and forwarded only now (a network server catching up), in reverse order.
+    heard = ["2025-06-01T11:00:00Z", "2025-06-01T10:00:01.431Z"]
+    for f_cnt, received_at in enumerate(heard):
+        body = json.loads(json.dumps(TTS))
+        body["uplink_message"].update(f_cnt=f_cnt, received_at=received_at)
+        assert owner.post("eu.tts", body).status_code == 200
+    stored = owner.get("/share/eu.tts", params={"details": "true"}).json()["objs"]
+    assert min(o["tstamp"] for o in stored) > 1_750_000_000_000  # arrived well after they were heard
+    page = console.get("/console/data/eu.tts").text
+    chart = _chart(page)
+    assert chart["x"] == [1748772001.431, 1748775600.0]  # oldest heard first
+    assert chart["axis"] == "device time (uplink receivedAt)"
+    assert by_testid(page, "chart-axis") == ["Time axis: device time (uplink receivedAt)."]
+
+    owner.post("com.acme.t", {"temperature": 20})
+    assert _chart(console.get("/console/data/com.acme.t").text)["axis"] == "stored time"
+
+
 def test_no_chart_without_numbers(console: ConsoleUser, owner: Tenant) -> None:
     owner.post("com.acme.t", {"text": "only words"})
     page = console.get("/console/data/com.acme.t").text

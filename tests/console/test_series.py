@@ -38,6 +38,7 @@ def test_chart_aligns_series_on_time_oldest_first() -> None:
     ]
     assert series.chart(records) == {
         "x": [1.0, 2.0],
+        "axis": "stored time",
         "series": [{"label": "a", "values": [1, 2]}, {"label": "b", "values": [None, 5]}],
     }
     assert series.chart([{"id": "a", "tstamp": 1, "data": {"s": "text"}}]) is None
@@ -50,3 +51,35 @@ def test_the_most_common_fields_are_charted_first_and_capped() -> None:
     labels = [s["label"] for s in chart["series"]]
     assert len(labels) == series.MAX_CHARTED
     assert labels[:3] == ["f0", "f1", "f2"]
+
+
+def test_uplinks_are_charted_at_their_device_time() -> None:
+    # Forwarded late and out of order: the record stored first was heard last.
+    late = {
+        "id": "a",
+        "tstamp": 5_000_000,
+        "uplink": {"receivedAt": "1970-01-01T00:00:03.000Z", "decoded": {"t": 3}},
+    }
+    early = {
+        "id": "b",
+        "tstamp": 6_000_000,
+        "uplink": {"receivedAt": "1970-01-01T00:00:02.500Z", "decoded": {"t": 2}},
+    }
+    assert series.chart([late, early]) == {
+        "x": [2.5, 3.0],
+        "axis": "device time (uplink receivedAt)",
+        "series": [{"label": "t", "values": [2, 3]}],
+    }
+
+
+def test_records_without_a_device_time_fall_back_to_stored_time() -> None:
+    records = [
+        {"id": "a", "tstamp": 4000, "uplink": {"receivedAt": "1970-01-01T00:00:01Z", "decoded": {"t": 1}}},
+        {"id": "b", "tstamp": 2000, "data": {"t": 2}},
+        {"id": "c", "tstamp": 3000, "uplink": {"receivedAt": "not a time", "decoded": {"t": 3}}},
+    ]
+    chart = series.chart(records)
+    assert chart is not None
+    assert chart["x"] == [1.0, 2.0, 3.0]
+    assert chart["series"][0]["values"] == [1, 2, 3]
+    assert chart["axis"] == "device time (uplink receivedAt) where known, else stored time"

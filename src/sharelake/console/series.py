@@ -1,6 +1,10 @@
 """The numbers in records, as time series: what the data page charts and its CSV lists. Pure functions
 of a record's wire JSON.
 
+A chart is drawn on the device's time: an uplink's `receivedAt` (when the network heard the frame),
+else the record's stored time (`tstamp`). A network server that forwards late or in bursts would
+otherwise bunch or reorder the readings by when they reached us.
+
 Where a record came from a known network server, its numbers are the network's decoded payload
 (`uplink.decoded`) and the first gateway's `rssi`/`snr` — the raw body around them is framing
 (ports, counters). Other records give every number in `data`, nested fields named with dots; an
@@ -13,8 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sharelake.domain.clock import parse_instant
+from sharelake.domain.errors import Invalid
+
 MAX_DEPTH = 4
 MAX_CHARTED = 12
+DEVICE_TIME = "device time (uplink receivedAt)"
+STORED_TIME = "stored time"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +82,41 @@ def labels(per_record: Iterable[Mapping[str, float]]) -> list[str]:
     return sorted(seen, key=lambda label: -seen[label])
 
 
+def device_ms(record: Mapping[str, Any]) -> int | None:
+    """The uplink's `receivedAt` in epoch ms; None for other records (or an unreadable time)."""
+    uplink = record.get("uplink")
+    received = uplink.get("receivedAt") if isinstance(uplink, Mapping) else None
+    if not isinstance(received, str):
+        return None
+    try:
+        return parse_instant(received, name="receivedAt")
+    except Invalid:
+        return None
+
+
 def chart(records: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """`{"x": [epoch seconds…], "series": [{"label", "values"}…]}`, oldest first; None without numbers."""
-    ordered = sorted(records, key=lambda r: (r.get("tstamp") or 0, r.get("id") or ""))
-    fields = [numbers(r) for r in ordered]
+    """`{"x": [epoch seconds…], "axis": label, "series": [{"label", "values"}…]}`, oldest first on
+    the device's time where known (see the module docstring); None without numbers."""
+    timed: list[tuple[int, str, bool, Mapping[str, Any]]] = []
+    for record in records:
+        device = device_ms(record)
+        ms = device if device is not None else int(record.get("tstamp") or 0)
+        timed.append((ms, str(record.get("id") or ""), device is not None, record))
+    timed.sort(key=lambda t: (t[0], t[1]))
+    fields = [numbers(t[3]) for t in timed]
     names = labels(fields)[:MAX_CHARTED]
     if not names:
         return None
     series = [Series(name, [f.get(name) for f in fields]) for name in names]
+    on_device = sum(t[2] for t in timed)
+    if on_device == len(timed):
+        axis = DEVICE_TIME
+    elif on_device:
+        axis = f"{DEVICE_TIME} where known, else {STORED_TIME}"
+    else:
+        axis = STORED_TIME
     return {
-        "x": [(r.get("tstamp") or 0) / 1000 for r in ordered],
+        "x": [t[0] / 1000 for t in timed],
+        "axis": axis,
         "series": [{"label": s.label, "values": s.values} for s in series],
     }

@@ -20,13 +20,17 @@
     holder.appendChild(panel);
     const options = {
       width: Math.max(240, panel.clientWidth),
-      height: 160,
+      height: 180,
       legend: { show: false },
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: true } },
       // The console shows UTC everywhere (as the API does), so the time axis does too.
       tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
-      axes: [{ stroke: "#57606a", grid: { stroke: "#eaeef2" } }, { stroke: "#57606a", grid: { stroke: "#eaeef2" }, size: 56 }],
+      // The x axis names its clock: device time (uplink receivedAt) or the time the record was stored.
+      axes: [
+        { stroke: "#57606a", grid: { stroke: "#eaeef2" }, label: chart.axis, labelSize: 20, labelFont: "12px system-ui, sans-serif" },
+        { stroke: "#57606a", grid: { stroke: "#eaeef2" }, size: 56 },
+      ],
       series: [
         {},
         {
@@ -45,7 +49,7 @@
   window.addEventListener("resize", () => {
     cancelAnimationFrame(pending);
     pending = requestAnimationFrame(() => {
-      for (const { panel, plot } of panels) plot.setSize({ width: Math.max(240, panel.clientWidth), height: 160 });
+      for (const { panel, plot } of panels) plot.setSize({ width: Math.max(240, panel.clientWidth), height: 180 });
     });
   });
 })();
