@@ -132,3 +132,14 @@ def test_a_locked_account_and_a_locked_unknown_address_are_refused_alike(tenant:
         assert answer.status_code == 429
         refused[username] = (answer.json()["error"]["code"], sorted(answer.headers))
     assert refused[tenant.email] == refused["nobody@acme.com"]
+
+
+def test_a_burst_of_sign_ups_mails_at_most_the_limit(mail_client: tuple[TestClient, Any]) -> None:
+    """The sign-up mail limit is counted and checked as one step too (a mail bomb otherwise)."""
+    client, inbox = mail_client
+    limit = client.app.state.lake.settings.signup_max_per_email  # type: ignore[attr-defined]
+    responses = _burst([lambda: client.post("/auth/signup", json={"email": "target@acme.com"})] * 20)
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses[200] == limit, statuses
+    assert statuses[429] == 20 - limit, statuses
+    assert len(inbox.messages) == limit

@@ -82,6 +82,7 @@ class Accounts:
         now = now_ms()
         window = settings.signup_window * 1000
         with write_transaction(self._engine) as conn:
+            throttle.lock(conn, [key for key, _ in limits])  # count and add as one step, as logins do
             for key, limit in limits:
                 count, oldest = throttle.window(conn, key, now - window)
                 if count >= limit and oldest is not None:
