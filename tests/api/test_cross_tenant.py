@@ -119,3 +119,10 @@ def test_another_account_reaches_nothing(client: TestClient, make_tenant: Callab
     # The lists bob may call hold only his own things.
     for path in ("/apps", "/tokens", "/rule/*", "/device/*", "/robo/*", "/view/*", "/retention", "/audit"):
         assert MARK not in bob.get(path).text
+    # Nor does the access simulator tell him Alice's org or role.
+    for token in tokens.values():
+        params = {"recType": "io.alice", "user": alice.email, "operation": "Read"}
+        answer = client.get("/simulate", params=params, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code in (200, 403)
+        assert "io.alphasecret" not in answer.text
+        assert '"admin"' not in answer.text
