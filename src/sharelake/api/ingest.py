@@ -21,10 +21,11 @@ from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sharelake.api.errors import DOOR_METHODS, error_response, from_domain
-from sharelake.domain.errors import Invalid, SharelakeError, TooLarge, Unauthenticated
+from sharelake.domain.errors import Invalid, SharelakeError, TooLarge
 from sharelake.services.lake import Lake
 from sharelake.services.limits import TokenBuckets
 from sharelake.storage.tables import records
+from sharelake.web.auth import bearer_secret
 
 log = logging.getLogger(__name__)
 
@@ -179,16 +180,4 @@ def _segment(text: str) -> str:
 
 
 def _token(header: bytes | None) -> str:
-    """`Authorization: Bearer <t>` or a bare `Authorization: <t>` (The Things Stack's webhook form)."""
-    if not header:
-        raise Unauthenticated(
-            "no token: send Authorization: Bearer <token> (get one from POST /oauth2/token)",
-            code="missing_token",
-        )
-    text = header.decode("latin-1").strip()
-    scheme, _, rest = text.partition(" ")
-    if not rest:
-        return scheme
-    if scheme.lower() != "bearer":
-        raise Unauthenticated("the Authorization header must be 'Bearer <token>'", code="invalid_token")
-    return rest.strip()
+    return bearer_secret(header.decode("latin-1") if header else "")

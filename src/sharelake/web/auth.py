@@ -34,8 +34,12 @@ def client_ip(request: HTTPConnection) -> str | None:
 
 
 def token_from_header(request: HTTPConnection) -> str:
+    return bearer_secret(request.headers.get("authorization", ""))
+
+
+def bearer_secret(header: str) -> str:
     """`Authorization: Bearer <t>` or a bare `Authorization: <t>` (The Things Stack's webhook form)."""
-    header = request.headers.get("authorization", "").strip()
+    header = header.strip()
     if not header:
         raise Unauthenticated(
             "no token: send Authorization: Bearer <token> (get one from POST /oauth2/token)",
