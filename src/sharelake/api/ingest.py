@@ -4,8 +4,8 @@ A small ASGI front door recognises the write paths and handles them itself: auth
 token cache, read the body (within the size limit), parse, queue one group-commit job and answer
 after the commit. FastAPI's middleware stack and dependency machinery cost more than the write
 itself on a small POST, so every other request goes on to FastAPI — but for a wrong method on a
-token path, which only this door serves: it answers that 405 itself. The write
-routes are described in the OpenAPI schema by `api/openapi.py`.
+token path, which only this door serves: it answers that 405 itself. The write routes are
+described in the OpenAPI schema by `api/openapi.py`.
 """
 
 from __future__ import annotations
