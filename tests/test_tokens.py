@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import select, text, update
 from starlette.testclient import TestClient
 
 from sharelake.services.lake import Lake
+from sharelake.storage.engine import MIGRATIONS, migrate, open_engine
 from sharelake.storage.tables import tokens
 from tests.helpers import PASSWORD, Tenant
 
@@ -174,6 +179,100 @@ def test_token_list_never_shows_secrets(tenant: Tenant) -> None:
     assert kinds == ["bearer", "pipe", "refresh"]
     used = next(o for o in tenant.get("/tokens").json()["objs"] if o["kind"] == "pipe")
     assert used["lastUsed"] is not None
+
+
+def test_tokens_are_listed_with_their_label_and_first_characters(tenant: Tenant) -> None:
+    client = tenant.client
+    issued = {
+        "query": client.post("/oauth2/token", params=_params(tenant, grant_type="pipe", label="Senet  ")),
+        "form": client.post("/oauth2/token", data=_params(tenant, grant_type="pipe", label="TTS eu1")),
+        "json": client.post("/oauth2/token", json=_params(tenant, label="Grafana ☀ dashboard")),
+    }
+    secrets = {how: r.json()["access_token"] for how, r in issued.items()}
+    listed = tenant.get("/tokens")
+    by_prefix = {o["prefix"]: o for o in listed.json()["objs"]}
+    assert by_prefix[secrets["query"][:8]]["label"] == "Senet"  # trimmed
+    assert by_prefix[secrets["form"][:8]]["label"] == "TTS eu1"
+    assert by_prefix[secrets["json"][:8]]["label"] == "Grafana ☀ dashboard"
+    refresh = issued["json"].json()["refresh_token"]
+    assert by_prefix[refresh[:8]] == {
+        **by_prefix[refresh[:8]],
+        "kind": "refresh",
+        "label": "Grafana ☀ dashboard",
+    }
+    assert by_prefix[tenant.token[:8]]["label"] is None  # none given
+    for secret in (*secrets.values(), refresh, tenant.token):
+        assert secret not in listed.text
+        assert secret[:9] not in listed.text  # no more than 8 characters of any secret
+
+    # A refreshed token keeps its label; a new one given with the refresh replaces it.
+    kept = tenant.grant("refresh_token", refresh_token=refresh)
+    renamed = tenant.grant("refresh_token", refresh_token=kept["refresh_token"], label="Grafana 2")
+    labels = {o["prefix"]: o["label"] for o in tenant.get("/tokens").json()["objs"]}
+    assert labels[kept["access_token"][:8]] == "Grafana ☀ dashboard"
+    assert labels[renamed["access_token"][:8]] == "Grafana 2"
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "x" * 101,
+        "line\nbreak",
+        "tab\there",
+        "bell\x07",
+        "del\x7f",
+        "c1\x85c1",
+        "\u202eevil",
+        "para\u2029graph",
+    ],
+)
+def test_bad_labels_are_400_and_issue_nothing(tenant: Tenant, label: str) -> None:
+    before = [o["id"] for o in tenant.get("/tokens").json()["objs"]]
+    for response in (
+        tenant.client.post("/oauth2/token", params=_params(tenant, grant_type="pipe", label=label)),
+        tenant.client.post("/oauth2/token", json=_params(tenant, label=label)),
+    ):
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["code"] == "invalid_parameter"
+        assert "label" in error["message"]
+    assert [o["id"] for o in tenant.get("/tokens").json()["objs"]] == before
+
+
+def test_a_nul_in_a_label_is_refused_like_any_nul(tenant: Tenant) -> None:
+    response = tenant.client.post("/oauth2/token", json=_params(tenant, label="a\x00b"))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert len(tenant.get("/tokens").json()["objs"]) == 2  # the tenant's bearer and its refresh
+
+
+def test_tokens_issued_before_labels_show_neither(tenant: Tenant, lake: Lake) -> None:
+    with lake.engine.begin() as conn:  # as migration 0007 leaves the tokens it finds
+        conn.execute(update(tokens).values(label=None, prefix=None))
+    for obj in tenant.get("/tokens").json()["objs"]:
+        assert obj["label"] is None
+        assert obj["prefix"] is None
+
+
+def test_the_migration_keeps_existing_tokens(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0006")
+        conn.execute(
+            text(
+                "INSERT INTO tokens (id, secret_hash, kind, scope, user_id, created_at) "
+                "VALUES ('t1', 'h1', 'pipe', 'SHARE:WRITE', 1, 0)"
+            )
+        )
+    migrate(engine)
+    with engine.connect() as conn:
+        row = conn.execute(select(tokens)).one()
+    engine.dispose()
+    assert (row.id, row.kind, row.label, row.prefix) == ("t1", "pipe", None, None)
 
 
 def test_revoked_token_fails_on_the_next_request(tenant: Tenant) -> None:

@@ -6,9 +6,13 @@ import html
 import re
 from collections.abc import Callable
 
+import pytest
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from sharelake.console.session import SESSION_COOKIE
+from sharelake.services.lake import Lake
+from sharelake.storage.tables import tokens
 from tests.console.support import ConsoleUser, by_testid, message
 from tests.helpers import Tenant
 
@@ -76,13 +80,54 @@ def test_request_errors(logged_in: ConsoleUser, make_tenant: Callable[..., Tenan
         assert by_testid(page.text, "new-token") == []
 
 
+def _columns(page: str, kind: str) -> tuple[str, str]:
+    """The label and "starts with" cells of the first row of this kind, as shown."""
+    row = page.split(f'data-kind="{kind}">')[1].split("</tr>")[0]
+    (label,) = by_testid(row, "token-label")
+    (prefix,) = by_testid(row, "token-prefix")
+    return label, prefix
+
+
+def test_tokens_are_told_apart_by_label_and_first_characters(logged_in: ConsoleUser, lake: Lake) -> None:
+    key = logged_in.create_app()
+    data = {"app_id": key, "kind": "pipe", "label": " Senet <eu> "}
+    issued = logged_in.submit("/console/tokens", "/console/tokens", data)
+    assert issued.status_code == 200
+    (secret,) = by_testid(issued.text, "new-token")
+    assert "Senet &lt;eu&gt;</h2>" in issued.text  # escaped, trimmed
+    page = logged_in.get("/console/tokens").text
+    assert secret not in page
+    assert secret[:9] not in page  # the first 8 characters, never more
+    assert _columns(page, "pipe") == ("Senet <eu>", f"{secret[:8]}…")
+    assert f"Revoke this pipe token “Senet <eu>” ({secret[:8]}…)?" in html.unescape(page)
+    assert _columns(page, "bearer")[0] == "—"  # the session: no label given
+
+    with lake.engine.begin() as conn:  # a token issued before migration 0007 kept neither
+        conn.execute(update(tokens).values(label=None, prefix=None))
+    assert _columns(logged_in.get("/console/tokens").text, "pipe") == ("—", "—")
+
+
+@pytest.mark.parametrize(
+    ("label", "words"),
+    [("x" * 101, "at most 100 characters"), ("two\nlines", "control characters"), ("nul\x00", "control")],
+)
+def test_bad_labels_are_explained_and_issue_nothing(logged_in: ConsoleUser, label: str, words: str) -> None:
+    key = logged_in.create_app()
+    data = {"app_id": key, "kind": "bearer", "label": label}
+    refused = logged_in.submit("/console/tokens", "/console/tokens", data)
+    assert refused.status_code == 400
+    assert words in message(refused.text)
+    assert by_testid(refused.text, "new-token") == []
+    assert _rows(refused.text) == ["bearer"]  # only this session
+
+
 def test_revoke(logged_in: ConsoleUser, client: TestClient) -> None:
     key = logged_in.create_app()
     (secret,) = by_testid(logged_in.request_token(key).text, "new-token")
     page = logged_in.get("/console/tokens")
     token_id = re.search(r'action="/console/tokens/([^/]+)/revoke" data-confirm="Revoke this pipe', page.text)
     assert token_id
-    assert "Revoke this pipe token?" in html.unescape(page.text)
+    assert f"Revoke this pipe token ({secret[:8]}…)?" in html.unescape(page.text)
     revoked = logged_in.submit("/console/tokens", f"/console/tokens/{token_id.group(1)}/revoke", {})
     assert revoked.status_code == 200
     assert "revoked" in message(revoked.text)

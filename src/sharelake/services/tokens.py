@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, text
 
 from sharelake.domain import scopes
+from sharelake.domain import tokens as shown
 from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import Invalid, NotFound, Unauthenticated
 from sharelake.domain.principal import Principal
@@ -54,8 +55,9 @@ class Tokens:
                 code="unsupported_grant_type",
             )
         requested = scopes.parse(params.get("scope"))
+        label = shown.label(params.get("label"))
         if grant_type == "refresh_token":
-            return self._refresh(params, requested, ip)
+            return self._refresh(params, requested, ip, label)
         missing = [name for name in ("username", "password", "client_id") if not params.get(name)]
         if missing:
             raise Invalid(f"missing parameter(s): {', '.join(missing)}", code="invalid_request")
@@ -65,11 +67,15 @@ class Tokens:
             self._accounts.record_failure(params["username"], ip)
             raise Unauthenticated(BAD_CREDENTIALS, code="invalid_credentials")
         if grant_type == "pipe":
-            return self._issue(user, app.id, "pipe", scopes.PIPE, refresh=False)
-        return self._issue(user, app.id, "bearer", requested, refresh=True)
+            return self._issue(user, app.id, "pipe", scopes.PIPE, refresh=False, label=label)
+        return self._issue(user, app.id, "bearer", requested, refresh=True, label=label)
 
     def _refresh(
-        self, params: Mapping[str, str], requested: tuple[scopes.Scope, ...], ip: str | None
+        self,
+        params: Mapping[str, str],
+        requested: tuple[scopes.Scope, ...],
+        ip: str | None,
+        label: str | None,
     ) -> dict[str, Any]:
         secret = params.get("refresh_token") or ""
         client_id = params.get("client_id") or ""
@@ -107,7 +113,8 @@ class Tokens:
         granted = scopes.narrow(requested, scopes.parse(row.scope))
         if not granted:
             raise Invalid("the requested scope is wider than the refresh token's", code="invalid_scope")
-        return self._issue(user, row.app_id, "bearer", granted, refresh=True)
+        # A refreshed token keeps the name the user gave the first one, unless given a new one.
+        return self._issue(user, row.app_id, "bearer", granted, refresh=True, label=label or row.label)
 
     def _live_app(self, client_id: str, user_id: int) -> Row[Any] | None:
         with self._engine.connect() as conn:
@@ -124,6 +131,7 @@ class Tokens:
         granted: tuple[scopes.Scope, ...],
         *,
         refresh: bool,
+        label: str | None = None,
     ) -> dict[str, Any]:
         now = now_ms()
         secret = new_secret()
@@ -146,6 +154,8 @@ class Tokens:
                 app_id=app_id,
                 created_at=now,
                 expires_at=expires,
+                label=label,
+                prefix=shown.prefix(secret),
             )
             if expires is not None:
                 answer["expires_in"] = self._settings.bearer_ttl
@@ -161,6 +171,8 @@ class Tokens:
                     app_id=app_id,
                     created_at=now,
                     expires_at=now + self._settings.refresh_ttl * 1000,
+                    label=label,
+                    prefix=shown.prefix(refresh_secret),
                 )
                 answer["refresh_token"] = refresh_secret
             self._audit.record(
@@ -179,7 +191,12 @@ class Tokens:
         return answer
 
     def issue_for(
-        self, user: Row[Any], app_id: str | None, kind: str, granted: tuple[scopes.Scope, ...]
+        self,
+        user: Row[Any],
+        app_id: str | None,
+        kind: str,
+        granted: tuple[scopes.Scope, ...],
+        label: str | None = None,
     ) -> dict[str, Any]:
         """Issue a token without a password (the CLI, the console's logged-in user), with one of the
         user's own live API keys."""
@@ -189,7 +206,12 @@ class Tokens:
         if app is None:
             raise NotFound(f"no API key {app_id[:64]!r} in {user.email}'s account", code="app_not_found")
         return self._issue(
-            user, app.id, kind, scopes.PIPE if kind == "pipe" else granted, refresh=kind == "bearer"
+            user,
+            app.id,
+            kind,
+            scopes.PIPE if kind == "pipe" else granted,
+            refresh=kind == "bearer",
+            label=shown.label(label),
         )
 
     def open_session(self, user: Row[Any]) -> dict[str, Any]:

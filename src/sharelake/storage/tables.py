@@ -69,6 +69,8 @@ tokens = Table(
     Column("revoked_at", BigInteger),
     Column("last_used_at", BigInteger),
     Column("last_ip", String(64)),
+    Column("label", String(100)),  # the user's name for it, given at creation
+    Column("prefix", String(8)),  # the secret's first characters, to tell tokens apart (migration 0007)
 )
 
 verifications = Table(

@@ -22,6 +22,8 @@ def create(
     app_id: str | None,
     created_at: int,
     expires_at: int | None,
+    label: str | None = None,
+    prefix: str | None = None,
 ) -> None:
     conn.execute(
         insert(tokens).values(
@@ -33,6 +35,8 @@ def create(
             app_id=app_id,
             created_at=created_at,
             expires_at=expires_at,
+            label=label,
+            prefix=prefix,
         )
     )
 

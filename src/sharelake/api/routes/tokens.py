@@ -30,6 +30,10 @@ def _obj(row: Row[Any]) -> dict[str, Any]:
         "expires": _iso(row.expires_at),
         "lastUsed": _iso(row.last_used_at),
         "lastIp": row.last_ip,
+        # The label given at creation and the secret's first characters (null for tokens issued
+        # before either was kept): enough to tell tokens apart, never enough to use one.
+        "label": row.label,
+        "prefix": row.prefix,
     }
 
 

@@ -1,5 +1,5 @@
-"""Tokens: request a pipe or a bearer token for one of your keys (its secret shown once), list the
-live ones, revoke."""
+"""Tokens: request a pipe or a bearer token for one of your keys (its secret shown once), with a
+label; list the live ones by label and the secret's first characters; revoke."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ async def _page(
     new_token: dict[str, Any] | None = None,
     chosen_app: str = "",
     scope: str = "ALL:ALL",
+    label: str = "",
     error: str | None = None,
     notice: str | None = None,
     status: int = 200,
@@ -50,6 +51,7 @@ async def _page(
         "new_token": new_token,
         "chosen_app": chosen_app,
         "scope": scope,
+        "label": label,
         "error": error,
         "notice": notice,
     }
@@ -71,6 +73,8 @@ async def request_token(
     app_id: Annotated[str, Form(max_length=64)] = "",
     kind: Annotated[str, Form(max_length=16)] = "",
     scope: Annotated[str, Form(max_length=512)] = "",
+    # Longer than a label may be, so that an over-long one is explained rather than cut.
+    label: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     user.principal.require("TOKEN", "WRITE")
     try:
@@ -84,12 +88,19 @@ async def request_token(
         account = await run_in_threadpool(lake.accounts.get_by_email, user.email)
         if account is None:
             raise Invalid("your account is gone; log in again", code="account_not_found")
-        answer = await run_in_threadpool(lake.tokens.issue_for, account, chosen.id, kind, granted)
+        answer = await run_in_threadpool(lake.tokens.issue_for, account, chosen.id, kind, granted, label)
     except SharelakeError as exc:
         return await _page(
-            request, lake, user, chosen_app=app_id, scope=scope, error=exc.message, status=status_of(exc)
+            request,
+            lake,
+            user,
+            chosen_app=app_id,
+            scope=scope,
+            label=label,
+            error=exc.message,
+            status=status_of(exc),
         )
-    shown = {**answer, "kind": kind, "app_name": chosen.name}
+    shown = {**answer, "kind": kind, "app_name": chosen.name, "label": label.strip()}
     return await _page(request, lake, user, new_token=shown, chosen_app=chosen.id, scope=scope or "ALL:ALL")
 
 
