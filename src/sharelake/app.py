@@ -39,6 +39,7 @@ from sharelake.console import routes as console
 from sharelake.services.lake import Lake
 from sharelake.settings import Settings
 from sharelake.web.context import ClientContext
+from sharelake.web.head import HeadAsGet
 from sharelake.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
     openapi.install(app)
     app.add_middleware(BodyLimit, max_body=settings.max_body)
     app.add_middleware(CleanUrl)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(ClientContext, trusted=app.state.trusted_proxies)
     trusted = app.state.trusted_proxies
     app.front = AccessLog(
