@@ -52,8 +52,9 @@ def _write(summary: str, extra_params: list[dict[str, Any]], secured: bool = Tru
         "description": (
             "The body is stored as the record's `data`: one JSON object, or an array of objects (one record "
             "each). Network-server uplinks (Senet, The Things Stack, ChirpStack, …) are recognised by shape "
-            "and gain a read-only `uplink` object; repeats of one radio frame are stored once. "
-            "Answers after the record is committed."
+            "and gain a read-only `uplink` object; repeats of one radio frame are stored once, and answer "
+            'with the first record\'s short object marked `"duplicate": true` (`meta.duplicates` counts '
+            "them). A key repeated in one object keeps its last value. Answers after the record is committed."
         ),
         "parameters": [
             {
