@@ -20,15 +20,18 @@ from sharelake.decoders.js import CodecCache, CodecError, JavaScriptCodec
 JAVASCRIPT = "javascript"
 
 
-def decoder_for(unpacker: str, codec: str | None = None, *, cache: CodecCache | None = None) -> Decoder:
+def decoder_for(
+    unpacker: str, codec: str | None = None, *, cache: CodecCache | None = None, key: str | None = None
+) -> Decoder:
     """A cluster's decoder from its `meta.unpacker` (and `meta.codec` when the unpacker is `javascript`).
 
-    Raises UnknownDecoder for a name nobody registered, or for `javascript` without a codec.
+    `key` is the cluster's identity in `cache`: a JavaScript codec is never shared between two clusters, even
+    with the same source. Raises UnknownDecoder for a name nobody registered, or for `javascript` without a codec.
     """
     if unpacker == JAVASCRIPT:
         if not codec:
             raise UnknownDecoder("the javascript unpacker needs the codec's source in meta.codec")
-        return cache.get(codec) if cache is not None else JavaScriptCodec(codec)
+        return cache.get(codec, key) if cache is not None else JavaScriptCodec(codec)
     return get(unpacker)
 
 

@@ -1,6 +1,6 @@
 """JavaScript codecs from The Things Network device repository, run unchanged in a `Sandbox` (DESIGN §6).
 
-`JavaScriptCodec` is a decoder like any other; `CodecCache` keeps compiled codecs by source hash and closes evicted ones.
+`JavaScriptCodec` is a decoder like any other, fresh state every decode; `CodecCache` keeps one per cluster.
 """
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections import OrderedDict
+import weakref
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,12 +23,14 @@ from sharelake.decoders.sandbox import (
     DEFAULT_SETUP_TIME_LIMIT,
     DEFAULT_TIME_LIMIT,
     ConsoleLine,
-    EngineFailure,
     JsHost,
     MemoryLimitExceeded,
-    Sandbox,
     SandboxError,
+    ScriptError,
     TimeLimitExceeded,
+    default_host,
+    error_for,
+    prelude,
 )
 
 log = logging.getLogger(__name__)
@@ -70,15 +73,6 @@ _DRIVER = r"""
     return stringify(out);
   }
   Object.defineProperty(g, '__sl_decode', {value: decode});
-  Object.defineProperty(g, '__sl_decode_many', {value: function (items) {
-    var out = '[';
-    for (var i = 0; i < items.length; i++) {
-      var one;
-      try { one = decode(items[i][0], items[i][1], items[i][2]); } catch (e) { one = failed(describe(e)); }
-      out += (i ? ',' : '') + one;
-    }
-    return out + ']';
-  }});
 })(globalThis);
 """
 
@@ -120,12 +114,24 @@ def _result(answer: Any) -> DecodeResult:
     return DecodeResult(data=data, warnings=warnings, errors=[], normalized=normalized)
 
 
-class JavaScriptCodec:
-    """A device-repository codec in a context of its own, compiled once and reused across calls.
+# Run after the codec: a codec that defines neither entry point fails to load, as The Things Stack refuses it.
+_CHECK = "if (typeof decodeUplink !== 'function' && typeof Decoder !== 'function') throw '__sl_no_decoder';"
+_NO_DECODER = "the codec defines neither decodeUplink(input) nor Decoder(bytes, fPort)"
 
-    Calling it never raises: a codec that fails to load, throws, loops, runs out of memory or returns garbage
-    gives a `DecodeResult` whose `errors` say so. `load()` raises `CodecError` instead, for checking a codec
-    when it is saved.
+
+def _forget(orphans: deque[tuple[str, int, int]], template: list[tuple[int, int] | None]) -> None:
+    if template[0] is not None:
+        orphans.append(("drop", *template[0]))
+
+
+class JavaScriptCodec:
+    """A device-repository codec: every decode runs in a context of its own, fresh from the codec's source.
+
+    As in The Things Stack, nothing one decode leaves in globals or built-in prototypes is seen by the next.
+    The engine builds the next decode's context as soon as it has answered one, so a decode waits for a
+    context only after a failure. Calling it never raises: a codec that fails to load, throws, loops, runs
+    out of memory or returns garbage gives a `DecodeResult` whose `errors` say so. `load()` raises
+    `CodecError` instead, for checking a codec when it is saved.
     """
 
     def __init__(
@@ -136,16 +142,20 @@ class JavaScriptCodec:
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
         setup_time_limit: float = DEFAULT_SETUP_TIME_LIMIT,
         host: JsHost | None = None,
+        log_lines: int = 200,
     ) -> None:
         self.source = source
         self.digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
-        self._sandbox = Sandbox(
-            time_limit=time_limit, memory_limit=memory_limit, setup_time_limit=setup_time_limit, host=host
-        )
-        self._loaded = False
+        self.time_limit = time_limit
+        self.memory_limit = memory_limit
+        self.setup_time_limit = setup_time_limit
+        self._host = host or default_host()
+        self._log: deque[ConsoleLine] = deque(maxlen=log_lines)
         self._load_error: str | None = None
         self._closed = False
         self._lock = threading.Lock()
+        self._template: list[tuple[int, int] | None] = [None]  # shared with the finalizer below
+        self._finalizer = weakref.finalize(self, _forget, self._host.orphans, self._template)
 
     def load(self) -> None:
         with self._lock:
@@ -153,101 +163,117 @@ class JavaScriptCodec:
         if self._load_error is not None:
             raise CodecError(self._load_error)
 
-    def _load(self) -> None:
-        if self._loaded or self._load_error is not None:
-            return
-        try:
-            self._sandbox.run(NODE_GLOBALS)
-            self._sandbox.run(_DRIVER)
-            self._sandbox.run(self.source)
-            has = self._sandbox.evaluate(
-                "(typeof decodeUplink === 'function' || typeof Decoder === 'function') ? 'y' : 'n'"
-            )
-        except EngineFailure:
-            raise  # not the codec's fault: try again on the next call
-        except SandboxError as exc:
-            self._load_error = f"the codec failed to load: {exc}"
+    def _load(self) -> tuple[int, int] | None:
+        """The codec's template in the engine, registered on first use (and after an engine restart)."""
+        if self._load_error is not None:
+            return None
+        if self._template[0] is None:
+            # One script for the plumbing: every evaluation in a new isolate costs ~0.3 ms of its own.
+            plumbing = f"{prelude(self.memory_limit)};\n{NODE_GLOBALS};\n{_DRIVER}"
+            scripts = [plumbing, self.source, _CHECK]
+            try:
+                template, kind, text = self._host.open_template(
+                    scripts, self.memory_limit, self.setup_time_limit
+                )
+            except (TimeLimitExceeded, MemoryLimitExceeded) as exc:  # V8 would not stop the codec's top level
+                kind, text, template = "script", str(exc), None
+            self._template[0] = template
+            if kind != "ok":
+                self._fail_to_load(kind, text)
+                return None
+        return self._template[0]
+
+    def _fail_to_load(self, kind: str, text: str) -> None:
+        if "__sl_no_decoder" in text:
+            self._load_error = _NO_DECODER
         else:
-            if has == "y":
-                self._loaded = True
-                return
-            self._load_error = "the codec defines neither decodeUplink(input) nor Decoder(bytes, fPort)"
+            problem = text if kind == "script" and not text.startswith("<") else None
+            reason = problem or str(error_for(kind, text, self.setup_time_limit, self.memory_limit))
+            self._load_error = f"the codec failed to load: {reason}"
         log.warning("JavaScript codec %s is unusable: %s", self.digest[:12], self._load_error)
+        self._drop()
+
+    def _drop(self) -> None:
+        template, self._template[0] = self._template[0], None
+        if template is not None:
+            self._host.close_template(*template)
 
     def __call__(self, payload: bytes, f_port: int, recv_time: datetime) -> DecodeResult:
         # The bytes and numbers are inlined in one expression: one engine round trip per payload.
-        expression = (
-            f"__sl_decode([{','.join(map(str, payload))}],{int(f_port)},{recv_time.timestamp() * 1000!r})"
+        code = (
+            "__sl_run(function () { return __sl_decode("
+            f"[{','.join(map(str, payload))}],{int(f_port)},{recv_time.timestamp() * 1000!r}); }})"
         )
         with self._lock:
             if self._closed:
                 return DecodeResult.failed("the codec is closed")
             try:
-                self._load()
-            except EngineFailure as exc:
-                return DecodeResult.failed(str(exc))
-            if self._load_error is not None:
-                return DecodeResult.failed(self._load_error)
-            try:
-                text = self._sandbox.evaluate(expression)
+                text = self._fresh(code)
             except SandboxError as exc:
                 return DecodeResult.failed(str(exc))
+        if text is None:
+            return DecodeResult.failed(self._load_error or _NO_DECODER)
         return _result(orjson.loads(text))
 
     decode = __call__
 
+    def _fresh(self, code: str) -> str | None:
+        """The decode's JSON text, None when the codec does not load; raises SandboxError for the decode's faults."""
+        for _ in range(2):
+            template = self._load()
+            if template is None:
+                return None
+            kind, text = self._host.fresh_eval(*template, code, self.time_limit, self.setup_time_limit)
+            if kind != "gone":
+                break
+            self._template[0] = None  # the engine restarted: register the codec again, once
+        if kind.startswith("setup-"):  # its top level failed when its next context was built
+            self._fail_to_load(kind.removeprefix("setup-"), text)
+            return None
+        if kind != "ok":
+            raise error_for(kind, text, self.time_limit, self.memory_limit)
+        head, _, body = text.partition("\n")
+        if head:
+            report = orjson.loads(head)
+            self._log.extend((str(level), str(line)) for level, line in report["log"])
+            if report.get("memory"):
+                raise error_for("memory", "", self.time_limit, self.memory_limit)
+            if report["error"] is not None:
+                raise ScriptError(str(report["error"]))
+        return body
+
     def decode_many(
         self, items: Sequence[tuple[bytes, int, datetime]], *, batch: int = 64
     ) -> list[DecodeResult]:
-        """Decode several payloads, `batch` per engine round trip: the worker's fast path for a backlog.
+        """Decode several payloads (the worker's backlog), each in its own fresh context and time budget.
 
-        Each payload keeps its own time budget (a batch may take `time_limit` × its size); if a batch overruns
-        or exhausts memory, its payloads are decoded one by one so only the culprit fails.
+        `batch` is kept for callers written when payloads shared a context; fresh state rules that out.
         """
-        results: list[DecodeResult] = []
-        for start in range(0, len(items), batch):
-            results.extend(self._decode_batch(items[start : start + batch]))
-        return results
-
-    def _decode_batch(self, items: Sequence[tuple[bytes, int, datetime]]) -> list[DecodeResult]:
-        entries = ",".join(
-            f"[[{','.join(map(str, payload))}],{int(f_port)},{recv_time.timestamp() * 1000!r}]"
-            for payload, f_port, recv_time in items
-        )
-        with self._lock:
-            if self._closed:
-                return [DecodeResult.failed("the codec is closed") for _ in items]
-            try:
-                self._load()
-            except EngineFailure as exc:
-                return [DecodeResult.failed(str(exc)) for _ in items]
-            if self._load_error is not None:
-                return [DecodeResult.failed(self._load_error) for _ in items]
-            try:
-                text = self._sandbox.evaluate(
-                    f"__sl_decode_many([{entries}])", time_limit=self._sandbox.time_limit * len(items)
-                )
-            except (TimeLimitExceeded, MemoryLimitExceeded):
-                text = None
-            except SandboxError as exc:
-                return [DecodeResult.failed(str(exc)) for _ in items]
-        if text is None:
-            return [self(payload, f_port, recv_time) for payload, f_port, recv_time in items]
-        answers = orjson.loads(text)
-        return [_result(answer) for answer in answers]
+        del batch
+        return [self(payload, f_port, recv_time) for payload, f_port, recv_time in items]
 
     def take_log(self) -> list[ConsoleLine]:
-        """What the codec wrote to `console` since the last call (the cluster's log)."""
-        return self._sandbox.take_log()
+        """What the codec wrote to `console` since the last call (the cluster's log): each decode's own
+        lines, its top level's included, as each decode runs the codec from the start."""
+        with self._lock:
+            lines = list(self._log)
+            self._log.clear()
+            return lines
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            self._sandbox.close()
+            self._finalizer.detach()
+            self._drop()
 
 
 class CodecCache:
-    """Compiled codecs by source hash, least recently used evicted (and its context closed) past `maxsize`."""
+    """Codecs by cluster: a cluster's compiled codec is never another cluster's, even for the same source.
+
+    `get(source, key)` keeps one codec per key (a cluster's id); a new source under a key replaces (and
+    closes) the old codec, `evict(key)` closes it when the cluster goes, and past `maxsize` the least
+    recently used is closed. Without a key the source's hash is the key (tests, one-off checks).
+    """
 
     def __init__(
         self,
@@ -264,18 +290,24 @@ class CodecCache:
         self._codecs: OrderedDict[str, JavaScriptCodec] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, source: str) -> JavaScriptCodec:
-        digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+    @staticmethod
+    def _key(source: str, key: str | None) -> str:
+        return f"cluster:{key}" if key is not None else hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+    def get(self, source: str, key: str | None = None) -> JavaScriptCodec:
+        name = self._key(source, key)
         evicted: list[JavaScriptCodec] = []
         with self._lock:
-            codec = self._codecs.get(digest)
-            if codec is not None:
-                self._codecs.move_to_end(digest)
+            codec = self._codecs.get(name)
+            if codec is not None and codec.source == source:
+                self._codecs.move_to_end(name)
                 return codec
+            if codec is not None:  # the cluster's codec changed
+                evicted.append(self._codecs.pop(name))
             codec = JavaScriptCodec(
                 source, time_limit=self.time_limit, memory_limit=self.memory_limit, host=self._host
             )
-            self._codecs[digest] = codec
+            self._codecs[name] = codec
             while len(self._codecs) > self.maxsize:
                 evicted.append(self._codecs.popitem(last=False)[1])
         for old in evicted:
@@ -286,11 +318,12 @@ class CodecCache:
         return len(self._codecs)
 
     def __contains__(self, source: object) -> bool:
-        return isinstance(source, str) and hashlib.sha256(source.encode("utf-8")).hexdigest() in self._codecs
+        return isinstance(source, str) and self._key(source, None) in self._codecs
 
-    def evict(self, source: str) -> None:
+    def evict(self, source: str | None = None, *, key: str | None = None) -> None:
+        """Close the codec of a cluster (`key`), or the one cached for a source without a key."""
         with self._lock:
-            codec = self._codecs.pop(hashlib.sha256(source.encode("utf-8")).hexdigest(), None)
+            codec = self._codecs.pop(self._key(source or "", key), None)
         if codec is not None:
             codec.close()
 

@@ -35,6 +35,8 @@ __all__ = [
     "ScriptError",
     "TimeLimitExceeded",
     "default_host",
+    "error_for",
+    "prelude",
 ]
 
 DEFAULT_TIME_LIMIT = 0.1
@@ -44,11 +46,56 @@ ConsoleLine = tuple[str, str]  # (level, text): ("log", "hello")
 
 # Installed in every context before any user script. It keeps its own references to the built-ins it uses,
 # so a script that replaces JSON.stringify or Array.prototype.join breaks only itself, not the plumbing.
+# V8's heap limit does not see ArrayBuffer memory (it lives outside the heap), so the constructors that take
+# a size are counted here against the same limit, before they allocate; the engine process also watches its
+# resident memory during each call, for what slips past (copies made by built-ins).
 _PRELUDE = r"""
-(function (g) {
+(function (g, MEMORY_LIMIT) {
   'use strict';
   var stringify = JSON.stringify, parse = JSON.parse, define = Object.defineProperty, Str = String;
-  var lines = [], dropped = 0, MAX_LINES = 100, MAX_CHARS = 2000;
+  var construct = Reflect.construct, NativeProxy = Proxy, isFinite_ = Number.isFinite, toNumber = Number;
+  var lines = [], dropped = 0, MAX_LINES = 100, MAX_CHARS = 2000, external = 0, overran = false;
+  function charge(bytes) {
+    bytes = toNumber(bytes);
+    if (!isFinite_(bytes) || bytes <= 0) return;
+    external += bytes;
+    if (MEMORY_LIMIT && external > MEMORY_LIMIT) {
+      overran = true;
+      throw new RangeError('memory limit of ' + (MEMORY_LIMIT / 1048576) + ' MiB exceeded');
+    }
+  }
+  function sized(name, perElement) {
+    var Original = g[name];
+    if (typeof Original !== 'function') return;
+    define(g, name, {value: new NativeProxy(Original, {construct: function (target, args, newTarget) {
+      var first = args[0];
+      if (perElement === 0) {
+        charge(first);
+        if (args[1] !== null && typeof args[1] === 'object') charge(args[1].maxByteLength);
+      } else if (typeof first === 'number') {
+        charge(first * perElement);
+      } else if (first !== null && typeof first === 'object' && !(first instanceof ArrayBufferOriginal) &&
+                 typeof first.length === 'number') {
+        charge(first.length * perElement);
+      }
+      return construct(target, args, newTarget);
+    }}), writable: true, configurable: true});
+  }
+  var ArrayBufferOriginal = ArrayBuffer;
+  sized('ArrayBuffer', 0);
+  sized('SharedArrayBuffer', 0);
+  var typed = [['Int8Array', 1], ['Uint8Array', 1], ['Uint8ClampedArray', 1], ['Int16Array', 2],
+               ['Uint16Array', 2], ['Float16Array', 2], ['Int32Array', 4], ['Uint32Array', 4],
+               ['Float32Array', 4], ['Float64Array', 8], ['BigInt64Array', 8], ['BigUint64Array', 8]];
+  for (var t = 0; t < typed.length; t++) sized(typed[t][0], typed[t][1]);
+  var resize = ArrayBufferOriginal.prototype.resize;
+  if (typeof resize === 'function') {
+    define(ArrayBufferOriginal.prototype, 'resize', {value: function (n) {
+      charge(n - this.byteLength); return resize.call(this, n);
+    }, writable: true, configurable: true});
+  }
+  // Not ECMAScript, not needed by codecs, and its memories are sized in 64 KiB pages nobody counts.
+  delete g.WebAssembly;
   function show(v) {
     if (typeof v === 'string') return v;
     try { var s = stringify(v); if (s !== undefined) return s; } catch (e) {}
@@ -81,7 +128,9 @@ _PRELUDE = r"""
       result = f();
       if (typeof result !== 'string') error = 'the evaluation produced ' + typeof result + ', not a string';
     } catch (e) { error = describe(e); }
-    var head = (lines.length || dropped || error !== null) ? stringify({log: drain(), error: error}) : '';
+    // Swallowing the RangeError does not make an allocation refused for memory a clean run.
+    var head = (lines.length || dropped || error !== null || overran) ?
+      stringify({log: drain(), error: error, memory: overran}) : '';
     return head + '\n' + (error === null ? result : '');
   }});
   define(g, '__sl_call', {value: function (name, argsJson) {
@@ -90,8 +139,13 @@ _PRELUDE = r"""
     var out = stringify(f.apply(undefined, parse(argsJson)));
     return out === undefined ? 'null' : out;
   }});
-})(globalThis);
+})(globalThis, __SL_MEMORY_LIMIT__);
 """
+
+
+def prelude(memory_limit: int) -> str:
+    """The prelude for a context whose external memory may reach `memory_limit` bytes (0: no limit)."""
+    return _PRELUDE.replace("__SL_MEMORY_LIMIT__", str(int(memory_limit)))
 
 
 def _first_line(text: str) -> str:
@@ -102,9 +156,9 @@ def _first_line(text: str) -> str:
     return line
 
 
-def _orphan(orphans: deque[tuple[int, int]], current: list[tuple[int, int] | None]) -> None:
+def _orphan(orphans: deque[tuple[str, int, int]], current: list[tuple[int, int] | None]) -> None:
     if current[0] is not None:
-        orphans.append(current[0])
+        orphans.append(("close", *current[0]))
 
 
 class Sandbox:
@@ -189,11 +243,16 @@ class Sandbox:
             self._context = None
             kind, text = self._eval(code, time_limit)
         if kind != "ok":
-            raise self._error(kind, text)
+            raise self._error(kind, text, time_limit)
         head, _, body = text.partition("\n")
         if head:
             report = orjson.loads(head)
             self._log.extend((str(level), str(line)) for level, line in report["log"])
+            if report.get("memory"):
+                context, self._context = self._context, None
+                if context is not None:  # what it did allocate stays with the context: let it go
+                    self._host.close_context(*context)
+                raise MemoryLimitExceeded(self.memory_message())
             if report["error"] is not None:
                 raise ScriptError(str(report["error"]))
         return body
@@ -213,7 +272,7 @@ class Sandbox:
                 self._context = self._host.open_context(self.memory_limit)
             except (TimeLimitExceeded, MemoryLimitExceeded) as exc:
                 raise EngineFailure(str(exc)) from exc
-            self._run_script(_PRELUDE)
+            self._run_script(prelude(self.memory_limit))
             for source in self._scripts:
                 self._run_script(source)
         return self._context
@@ -224,17 +283,30 @@ class Sandbox:
         if kind in ("timeout", "memory", "gone"):
             self._context = None
         if kind not in ("ok", "type"):  # a script's completion value may be anything
-            raise self._error(kind, text)
+            raise self._error(kind, text, self.setup_time_limit)
         if self._context is not None:
             self._evaluate("''", self.setup_time_limit)  # collect what the script printed
 
-    def _error(self, kind: str, text: str) -> SandboxError:
-        if kind == "timeout":
-            return TimeLimitExceeded(text)
-        if kind == "memory":
-            return MemoryLimitExceeded(text)
-        if kind == "gone":
-            return EngineFailure(text)
-        if kind == "syntax":
-            return ScriptError(f"syntax error: {_first_line(text)}")
-        return ScriptError(_first_line(text))
+    def memory_message(self) -> str:
+        return f"the script ran past its memory limit of {self.memory_limit / (1 << 20):g} MiB"
+
+    def _error(self, kind: str, text: str, time_limit: float | None = None) -> SandboxError:
+        return error_for(kind, text, self.time_limit if time_limit is None else time_limit, self.memory_limit)
+
+
+def error_for(kind: str, text: str, time_limit: float, memory_limit: int) -> SandboxError:
+    """The exception for an engine answer that is not "ok" (`text` "restarted": the engine was restarted)."""
+    restarted = " and the engine was restarted" if text == "restarted" else ""
+    if kind == "timeout":
+        return TimeLimitExceeded(
+            f"the script ran past its time limit of {time_limit * 1000:.0f} ms{restarted}"
+        )
+    if kind == "memory":
+        return MemoryLimitExceeded(
+            f"the script ran past its memory limit of {memory_limit / (1 << 20):g} MiB{restarted}"
+        )
+    if kind == "gone":
+        return EngineFailure(text)
+    if kind == "syntax":
+        return ScriptError(f"syntax error: {_first_line(text)}")
+    return ScriptError(_first_line(text))

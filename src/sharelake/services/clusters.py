@@ -74,8 +74,8 @@ class Clusters:
         def normalize(data: Any, _principal: Principal) -> dict[str, Any]:
             normalized = normalize_cluster_data(data)
             meta = normalized["meta"]
-            try:  # an unknown unpacker is refused now, not discovered by the worker later
-                decoders.decoder_for(meta["unpacker"], meta.get("codec"), cache=self._codecs)
+            try:  # an unknown unpacker is refused now, not discovered by the worker later (nothing is cached)
+                decoders.decoder_for(meta["unpacker"], meta.get("codec"))
             except decoders.UnknownDecoder as exc:
                 raise Invalid(str(exc), code="invalid_cluster") from None
             return normalized
@@ -83,7 +83,9 @@ class Clusters:
         def on_save(conn: Connection, _principal: Principal, _kind: Kind, _values: dict[str, Any]) -> None:
             self._consumers.announce(conn)
 
-        def on_delete(conn: Connection, _kind: Kind, _doc_id: str) -> None:
+        def on_delete(conn: Connection, _kind: Kind, doc_id: str) -> None:
+            # Its engine context goes with it (a changed codec replaces its old one on first use).
+            self._codecs.evict(key=doc_id)
             self._consumers.announce(conn)
 
         return Kind(
@@ -102,7 +104,9 @@ class Clusters:
     # -- decoding ---------------------------------------------------------------------------------
     def _decode(self, cluster: Cluster, payload: bytes, f_port: int, when: datetime) -> decoders.DecodeResult:
         try:
-            decoder = decoders.decoder_for(cluster.unpacker, cluster.codec, cache=self._codecs)
+            decoder = decoders.decoder_for(
+                cluster.unpacker, cluster.codec, cache=self._codecs, key=cluster.id
+            )
             return decoder(payload, f_port, when)
         except decoders.UnknownDecoder as exc:
             return decoders.DecodeResult.failed(str(exc))
