@@ -1,5 +1,5 @@
 """The live stream over a real server: new records within a second, visibility, resume without gaps,
-and fan-out across processes on PostgreSQL."""
+fan-out across processes on PostgreSQL, and the end of a stream when its token is revoked."""
 
 from __future__ import annotations
 
@@ -23,16 +23,22 @@ from tests.live import BIN, Server, account, live_server, sharelake_env
 
 class Listener:
     """Reads an SSE stream in a thread over a plain socket (so `close` really hangs up: a thread
-    blocked in an HTTP client's read keeps its socket open); `next()` gives the next record event."""
+    blocked in an HTTP client's read keeps its socket open); `next()` gives the next record event,
+    `error` the `event: error` the server ended with, and `ended` is set once the server hung up."""
 
     def __init__(self, url: str, token: str, last_id: str | None = None) -> None:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.connected = threading.Event()
+        self.ended = threading.Event()
+        self.error: dict[str, Any] | None = None
+        self.received: list[dict[str, Any]] = []
         parts = httpx.URL(url)
         self._sock = socket.create_connection((parts.host, parts.port or 80), timeout=30)
         request = f"GET {parts.raw_path.decode()} HTTP/1.1\r\nHost: {parts.host}\r\nAuthorization: Bearer {token}\r\n"
         if last_id:
             request += f"Last-Event-ID: {last_id}\r\n"
+        # Connection: close, so that the end of the response is the end of the socket.
+        request += "Connection: close\r\n"
         self._sock.sendall((request + "Accept: text/event-stream\r\n\r\n").encode())
         self._file = self._sock.makefile("rb")
         status = self._file.readline().decode()
@@ -52,13 +58,22 @@ class Listener:
                     self.connected.set()
                 elif line.startswith("id: "):
                     event["id"] = line[4:]
+                elif line.startswith("event: "):
+                    event["event"] = line[7:]
                 elif line.startswith("data: "):
                     event["data"] = line[6:]
                 elif line == "" and "data" in event:
-                    self.events.put({"id": event["id"], **orjson.loads(event["data"])})
+                    if event.get("event") == "error":
+                        self.error = orjson.loads(event["data"])
+                    else:
+                        record = {"id": event["id"], **orjson.loads(event["data"])}
+                        self.received.append(record)
+                        self.events.put(record)
                     event = {}
         except (OSError, ValueError):
             pass
+        finally:
+            self.ended.set()
 
     def next(self, timeout: float = 5.0) -> dict[str, Any]:
         return self.events.get(timeout=timeout)
@@ -212,3 +227,105 @@ def test_tail_and_export_from_the_command_line(server: Server, tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert f"{stored} records written" in done.stderr
     assert len(out.read_text().splitlines()) == stored + 1
+
+
+def _grant(base_url: str, email: str, key: str) -> str:
+    params = {"username": email, "password": PASSWORD, "client_id": key, "grant_type": "password"}
+    answer = httpx.post(f"{base_url}/oauth2/token", params=params)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def _token_id(http: httpx.Client, token: str) -> str:
+    """A token's id, as `DELETE /tokens/{id}` wants it: the origin of a record it wrote."""
+    made = http.post("/share/io.whoami", json={}, headers={"Authorization": f"Bearer {token}"})
+    record = http.get(f"/share/io.whoami/{made.json()['objs'][0]['id']}").json()["objs"][0]
+    return str(record["origin"]["tokendata"]["id"])
+
+
+def _post(http: httpx.Client, rec_type: str, label: str) -> str:
+    made = http.post(f"/share/{rec_type}", json={"n": label})
+    assert made.status_code == 200, made.text
+    return str(made.json()["objs"][0]["id"])
+
+
+def _doomed(base_url: str, token: str, http: httpx.Client, stack: contextlib.ExitStack) -> list[Listener]:
+    """Two live streams of one token: on `io.live`, which the test writes into as it revokes (the
+    write's wake-up races the revocation's), and on `io.quiet`, which only the revocation wakes
+    (its next poll comes 2 s after the record it just sent: too late)."""
+    listeners = []
+    for rec_type in ("io.live", "io.quiet"):
+        listener = stack.enter_context(
+            contextlib.closing(Listener(f"{base_url}/share/{rec_type}/stream", token))
+        )
+        before = _post(http, rec_type, "before")
+        assert listener.next()["id"] == before
+        listeners.append(listener)
+    return listeners
+
+
+def _ended_for_revocation(listeners: list[Listener], started: float, never: str) -> None:
+    """Each stream hung up within a second of `started`, with `invalid_token`, never sending `never`."""
+    for listener in listeners:
+        assert listener.ended.wait(max(0.0, started + 1.0 - time.monotonic())), "the stream is still open"
+    assert time.monotonic() - started < 1.0
+    for listener in listeners:
+        assert listener.error is not None
+        assert listener.error["error"]["code"] == "invalid_token"
+        assert never not in [record["id"] for record in listener.received]
+
+
+@pytest.mark.slow
+def test_revoking_a_token_ends_its_streams_within_a_second(server: Server) -> None:
+    key, writer = _account(server.env, "alice@acme.com")
+    reader = _grant(server.url, "alice@acme.com", key)
+    auth = {"Authorization": f"Bearer {writer}"}
+    with httpx.Client(base_url=server.url, headers=auth) as http, contextlib.ExitStack() as stack:
+        reader_id = _token_id(http, reader)
+        bystander = stack.enter_context(
+            contextlib.closing(Listener(f"{server.url}/share/io.live/stream", writer))  # another token's
+        )
+        doomed = _doomed(server.url, reader, http, stack)
+        started = time.monotonic()
+        assert http.delete(f"/tokens/{reader_id}").status_code == 200
+        after = _post(http, "io.live", "after")
+        _ended_for_revocation(doomed, started, never=after)
+        assert bystander.next()["id"] == doomed[0].received[0]["id"]  # "before", then
+        assert bystander.next()["id"] == after
+        assert not bystander.ended.is_set()
+
+
+@pytest.mark.slow
+def test_deleting_an_api_key_ends_the_streams_of_its_tokens(server: Server) -> None:
+    _, owner = _account(server.env, "alice@acme.com")
+    auth = {"Authorization": f"Bearer {owner}"}
+    with httpx.Client(base_url=server.url, headers=auth) as http, contextlib.ExitStack() as stack:
+        made = http.post("/apps", json={"name": "dashboard"})
+        assert made.status_code == 200, made.text
+        key = made.json()["objs"][0]["id"]
+        doomed = [
+            *_doomed(server.url, _grant(server.url, "alice@acme.com", key), http, stack),
+            *_doomed(server.url, _grant(server.url, "alice@acme.com", key), http, stack),
+        ]
+        started = time.monotonic()
+        assert http.delete(f"/apps/{key}").status_code == 200
+        after = _post(http, "io.live", "after")
+        _ended_for_revocation(doomed, started, never=after)
+
+
+@pytest.mark.slow
+def test_a_revocation_in_another_process_ends_the_stream(database_url: str, tmp_path: Path) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several server processes share a database only on PostgreSQL")
+    env = sharelake_env(database_url, tmp_path)
+    key, writer = _account(env, "alice@acme.com")
+    with live_server(env, tmp_path / "a.log") as a, live_server(env, tmp_path / "b.log", "--no-worker") as b:
+        reader = _grant(a.url, "alice@acme.com", key)
+        auth = {"Authorization": f"Bearer {writer}"}
+        with httpx.Client(base_url=b.url, headers=auth) as http, contextlib.ExitStack() as stack:
+            reader_id = _token_id(http, reader)
+            doomed = _doomed(a.url, reader, http, stack)  # streams on a, written to and revoked through b
+            started = time.monotonic()
+            assert http.delete(f"/tokens/{reader_id}").status_code == 200
+            after = _post(http, "io.live", "after")
+            _ended_for_revocation(doomed, started, never=after)

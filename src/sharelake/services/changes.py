@@ -27,6 +27,11 @@ class Subscription:
     loop: asyncio.AbstractEventLoop
     event: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def wake(self) -> None:
+        """Set the stream's event from any thread (its loop owns the event)."""
+        with contextlib.suppress(RuntimeError):  # a closed loop: that stream is gone
+            self.loop.call_soon_threadsafe(self.event.set)
+
 
 class Changes:
     def __init__(self, *, postgres: bool) -> None:
@@ -57,8 +62,7 @@ class Changes:
         with self._lock:
             woken = [s for s in self._subscriptions if ANY in changed or s.rec_type in changed]
         for subscription in woken:
-            with contextlib.suppress(RuntimeError):  # a closed loop: that stream is gone
-                subscription.loop.call_soon_threadsafe(subscription.event.set)
+            subscription.wake()
 
     def announce(self, conn: Connection, rec_types: Iterable[str]) -> None:
         """Tell the other processes (PostgreSQL); the NOTIFY is delivered when `conn` commits."""

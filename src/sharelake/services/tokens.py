@@ -2,7 +2,8 @@
 
 Authentication is on the hot path, so a token's principal is cached in memory by the SHA-256 of
 its secret. Revocation drops the entry at once in this process and, on PostgreSQL, in every
-other process through NOTIFY (see `storage.notify`); expiry is checked on every call.
+other process through NOTIFY (see `storage.notify`); expiry is checked on every call. Live
+streams `watch` their token: the same drop wakes them, so they end at once rather than later.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Engine, Row, text
@@ -44,6 +45,10 @@ class Tokens:
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._uses: dict[str, tuple[int, str | None]] = {}
         self._uses_lock = threading.Lock()
+        # Bumped by every drop: a lookup that raced a revocation must not cache what it read before.
+        self._revision = 0
+        self._watchers: dict[str, set[Callable[[], None]]] = {}
+        self._drop_lock = threading.Lock()  # orders a drop against a lookup's caching, guards watchers
         self._is_pg = engine.dialect.name == "postgresql"
 
     # -- the token endpoint -------------------------------------------------------------------
@@ -243,6 +248,7 @@ class Tokens:
         if principal is not None:
             return principal
         key = hash_secret(secret)
+        revision = self._revision
         with self._engine.connect() as conn:
             row = store.principal_by_hash(conn, key)
         now = now_ms()
@@ -266,9 +272,11 @@ class Tokens:
             expires_at=row.expires_at,
             role=row.role,
         )
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[key] = (principal, time.monotonic())
+        with self._drop_lock:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            if revision == self._revision:
+                self._cache[key] = (principal, time.monotonic())
         self._used(principal.token_id, ip)
         return principal
 
@@ -315,12 +323,41 @@ class Tokens:
         return row
 
     def forget(self, secret_hashes: Iterable[str]) -> None:
-        """Drop tokens from this process's cache (revocation elsewhere arrives through here too)."""
-        for key in secret_hashes:
-            self._cache.pop(key, None)
+        """Drop tokens from this process's cache and wake the streams opened with them (revocation
+        elsewhere arrives through here too). Safe from any thread."""
+        keys = set(secret_hashes)
+        with self._drop_lock:
+            self._revision += 1
+            for key in keys:
+                self._cache.pop(key, None)
+            woken = [wake for key in keys for wake in self._watchers.get(key, ())]
+        for wake in woken:
+            wake()
 
     def forget_all(self) -> None:
-        self._cache.clear()
+        with self._drop_lock:
+            self._revision += 1
+            self._cache.clear()
+            woken = [wake for wakes in self._watchers.values() for wake in wakes]
+        for wake in woken:
+            wake()
+
+    def watch(self, secret: str, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call `wake` (from whichever thread drops the token) whenever the token with this secret
+        may have been revoked; the woken side asks `authenticate` again. Returns the undo."""
+        key = hash_secret(secret)
+        with self._drop_lock:
+            self._watchers.setdefault(key, set()).add(wake)
+
+        def unwatch() -> None:
+            with self._drop_lock:
+                wakes = self._watchers.get(key)
+                if wakes is not None:
+                    wakes.discard(wake)
+                    if not wakes:
+                        del self._watchers[key]
+
+        return unwatch
 
     def announce(self, conn: Any, secret_hashes: list[str]) -> None:
         """Tell the other processes (PostgreSQL) to drop these tokens; sent when `conn` commits."""
