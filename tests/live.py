@@ -54,11 +54,14 @@ class Server:
 
 
 @contextmanager
-def live_server(env: Mapping[str, str], log: Path, *args: str) -> Iterator[Server]:
+def live_server(
+    env: Mapping[str, str], log: Path, *args: str, access_log_flag: str | None = "--no-access-log"
+) -> Iterator[Server]:
     port = free_port()
+    flags = [access_log_flag] if access_log_flag else []
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(BIN / "sharelake"), "serve", "--port", str(port), "--no-access-log", *args],
+            [str(BIN / "sharelake"), "serve", "--port", str(port), *flags, *args],
             env=dict(env),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from sharelake.app import create_app
 from sharelake.settings import Settings
-from tests.live import cli, sharelake_env
+from tests.live import cli, live_server, sharelake_env
 
 
 @pytest.fixture
@@ -82,3 +83,17 @@ def test_production_refuses_insecure_settings(env: dict[str, str]) -> None:
     assert result.returncode != 0
     assert "SHARELAKE_SECRET_KEY" in result.stderr
     assert "SHARELAKE_PUBLIC_URL" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("setting", "flag", "logged"),
+    [("false", None, False), ("false", "--access-log", True)],  # a flag wins only when it is given
+)
+def test_serve_keeps_the_access_log_setting_unless_a_flag_is_given(
+    env: dict[str, str], tmp_path: Path, setting: str, flag: str | None, logged: bool
+) -> None:
+    log = tmp_path / "serve.log"
+    with live_server({**env, "SHARELAKE_ACCESS_LOG": setting}, log, access_log_flag=flag) as server:
+        httpx.get(f"{server.url}/share/io.x")  # a 401, logged like any request
+    assert ('"path":"/share/io.x"' in log.read_text()) is logged

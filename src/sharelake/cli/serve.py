@@ -20,10 +20,12 @@ from sharelake.worker import Worker
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--no-worker", is_flag=True, help="API and console only; run `sharelake worker` elsewhere.")
 @click.option(
-    "--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request."
+    "--access-log/--no-access-log",
+    default=None,
+    help="Log one line per request (default: SHARELAKE_ACCESS_LOG, which is on).",
 )
 @friendly
-def serve(host: str, port: int, no_worker: bool, access_log: bool) -> None:
+def serve(host: str, port: int, no_worker: bool, access_log: bool | None) -> None:
     """Serve the API and the console (and run the worker) on one process."""
     setup_logging()
     settings = load_settings()
@@ -31,7 +33,8 @@ def serve(host: str, port: int, no_worker: bool, access_log: bool) -> None:
         problems = settings.problems_for_production()
         if problems:
             raise click.ClickException("refusing to start in production: " + "; ".join(problems))
-    settings.access_log = access_log
+    if access_log is not None:  # the flag overrides the setting only when given
+        settings.access_log = access_log
     app = create_app(settings, worker=False if no_worker else None)
     click.echo(f"sharelake serving http://{host}:{port} (API docs at /docs, console at /console)", err=True)
     # sharelake writes its own access log (JSON, token ids, no secrets from paths): uvicorn's is off.
