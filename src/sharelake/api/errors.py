@@ -129,7 +129,14 @@ async def _gone(_request: Request, _exc: Exception) -> Response:
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "internal_error", "the server failed on this request; it has been logged")
+    # The server closes the connection after an unhandled error (Starlette re-raises it to uvicorn):
+    # say so, so that a keep-alive client opens a new one instead of losing its next request.
+    return error_response(
+        500,
+        "internal_error",
+        "the server failed on this request; it has been logged",
+        {"Connection": "close"},
+    )
 
 
 def install(app: FastAPI) -> None:
