@@ -8,6 +8,7 @@ each database's own functions (`storage.json_sql`) and compared type by type, as
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
+    Numeric,
     Text,
     and_,
     case,
@@ -36,7 +38,7 @@ from sqlalchemy import (
 
 from sharelake.domain import records as wire
 from sharelake.domain import views as v
-from sharelake.domain.clock import parse_instant, to_iso
+from sharelake.domain.clock import MAX_MS, MIN_MS, parse_instant, to_iso
 from sharelake.domain.errors import Invalid
 from sharelake.storage.json_sql import JsonSql
 from sharelake.storage.records import COLUMNS
@@ -177,12 +179,13 @@ class Compiler:
                 else:
                     out[key] = got
             return out
+        # A date operator over no date (out of range, not a number, missing) is null, shown as null.
         if isinstance(e, v.ToDate):
-            return Col(self._instant(frame, e.value), "date")
+            return Col(self._instant(frame, e.value), "date", null_is_value=True)
         if isinstance(e, v.DatePart):
-            return Col(self.sql.part(self._instant(frame, e.date), e.part), "num")
+            return Col(self.sql.part(self._instant(frame, e.date), e.part), "num", null_is_value=True)
         bucket = self.sql.bucket(self._instant(frame, e.date), e.unit, e.bin_size, e.start_of_week)
-        return Col(bucket, "date")
+        return Col(bucket, "date", null_is_value=True)
 
     def _slot(self, frame: Frame, e: v.Expr, where: str) -> Slot:
         got = self.expr(frame, e)
@@ -191,17 +194,25 @@ class Compiler:
         return got
 
     def _instant(self, frame: Frame, e: v.Expr) -> ColumnElement[Any]:
+        """Epoch milliseconds as a bigint, NULL for anything that is not an instant of the years 1 to 9999."""
         slot = self._slot(frame, e, "a date")
-        if isinstance(slot, Col) and slot.kind in ("ms", "date", "num"):
-            return cast(slot.expr, BigInteger)
+        if isinstance(slot, Col) and slot.kind in ("ms", "date"):
+            return self.sql.instant(slot.expr, integral=True)
+        if isinstance(slot, Col) and slot.kind == "num":
+            return self.sql.instant(slot.expr)
         if isinstance(slot, Json):
-            return self.sql.whole(self.sql.num(slot.base, slot.keys))
+            return self.sql.instant(self.sql.num(slot.base, slot.keys))
+        if isinstance(slot, Const) and (slot.value is None or slot.value is _MISSING):
+            return cast(null(), BigInteger)
         if (
             isinstance(slot, Const)
             and isinstance(slot.value, int | float)
             and not isinstance(slot.value, bool)
         ):
-            return literal(int(slot.value), BigInteger)
+            # Decided here, not in SQL: PostgreSQL may compute a constant before the CASE guarding it.
+            if MIN_MS - 1 < slot.value < MAX_MS + 1:
+                return literal(int(slot.value), BigInteger)
+            return cast(null(), BigInteger)
         raise Invalid(
             "dates are $tstamp, $createDate, $updateDate or a field holding epoch milliseconds",
             code="invalid_view",
@@ -217,8 +228,8 @@ class Compiler:
             and isinstance(slot.value, int | float)
             and not isinstance(slot.value, bool)
         ):
-            return literal(slot.value)
-        return null()
+            return self.sql.number(slot.value)
+        return cast(null(), Numeric)  # typed: PostgreSQL has no avg() of an unknown type
 
     def materialize(self, slot: Slot) -> tuple[ColumnElement[Any], Callable[[Any], Slot]]:
         """The slot's SQL value, and how to rebuild the slot from a column holding it."""
@@ -311,11 +322,10 @@ class Compiler:
             return self._compare_col(slot, fn, value)
         if isinstance(value, v.Instant):
             value = value.ms
-        sql = (
-            self.sql.num(slot.base, slot.keys)
-            if isinstance(value, int | float)
-            else self.sql.text_order(self.sql.text(slot.base, slot.keys))
-        )
+        if isinstance(value, int | float):
+            sql = self.sql.num(slot.base, slot.keys)
+            return and_(sql.is_not(None), fn(sql, self.sql.number(value)))
+        sql = self.sql.text_order(self.sql.text(slot.base, slot.keys))
         return and_(sql.is_not(None), fn(sql, value))
 
     def _compare_col(self, slot: Col, fn: Callable[[Any, Any], Any], value: Any) -> ColumnElement[bool]:
@@ -331,8 +341,7 @@ class Compiler:
         numeric = isinstance(value, int | float)
         if numeric != (slot.kind != "text"):
             return false()  # MongoDB matches a value only against values of its own type
-        expr = self.sql.text_order(slot.expr) if slot.kind == "text" else slot.expr
-        test = fn(expr, value)
+        test = fn(slot.expr, self.sql.number(value)) if numeric else fn(self.sql.text_order(slot.expr), value)
         return and_(slot.expr.is_not(None), test) if slot.nullable else test
 
     def _compare_special(self, slot: Slot, op: str, value: bool | None, name: str) -> ColumnElement[bool]:
@@ -506,9 +515,13 @@ class Compiler:
             times = slot.value if isinstance(slot, Const) and acc.op == "$sum" else 1
             if isinstance(times, bool) or not isinstance(times, int | float):
                 times = 0
-            return acc.name, lambda c: func.count() * literal(times), num_col
+            elif abs(times) >= 2**31:  # as a double: rows × a huge whole number would overflow bigint
+                times = float(times)
+            return acc.name, lambda c: func.count() * self.sql.number(times), num_col
         if acc.op in ("$sum", "$avg"):
             inner.append(self.numeric(slot).label(label))
+            if acc.op == "$sum" and not self.sql.pg:  # SQLite's sum() fails on an integer overflow
+                return acc.name, lambda c: func.total(c[label]), num_col
             if acc.op == "$sum":
                 return acc.name, lambda c: func.coalesce(func.sum(c[label]), 0), num_col
             return acc.name, lambda c: func.avg(c[label]), num_col
@@ -603,9 +616,12 @@ def _same_type(a: Any, b: Any) -> bool:
 
 
 def _number(value: Any) -> Any:
-    """Numbers the same on both databases: whole ones as integers (PostgreSQL answers Decimals)."""
+    """Numbers the same on both databases: whole ones as integers (PostgreSQL answers Decimals); a
+    result beyond a double (a $sum of huge numbers) is null, as JSON has no infinity."""
     if isinstance(value, Decimal | float):
         number = float(value)
+        if not math.isfinite(number):
+            return None
         return int(number) if number.is_integer() and abs(number) < 2**53 else number
     return value
 
