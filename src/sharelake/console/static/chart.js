@@ -9,6 +9,7 @@
   const chart = JSON.parse(source.textContent);
   const colours = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a7ea4", "#57606a"];
 
+  const sameInstant = chart.x.length > 0 && chart.x[0] === chart.x[chart.x.length - 1]; // x is sorted
   holder.replaceChildren();
   const panels = [];
   chart.series.forEach((series, index) => {
@@ -23,7 +24,8 @@
       height: 180,
       legend: { show: false },
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: true } },
+      // One instant only (one record, or a batch stored at once): uPlot would span years after it.
+      scales: { x: { time: true, range: (u, min, max) => (sameInstant ? [chart.x[0] - 60, chart.x[0] + 60] : [min, max]) } },
       // The console shows UTC everywhere (as the API does), so the time axis does too.
       tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
       // The x axis names its clock: device time (uplink receivedAt) or the time the record was stored.
