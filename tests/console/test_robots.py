@@ -121,6 +121,7 @@ def test_invalid_robots_show_the_services_message_and_keep_the_form(
         ({"rec_type": "bad..type"}, "recType"),
         ({"script": "   "}, "data.script must hold the robot's JavaScript"),
         ({"script": "function nope() {}"}, "defines no main(text, auth)"),
+        ({"script": "function main(text, auth) {\n  print(;\n}"}, "Unexpected token ';' (line 2, column 9)"),
         ({"scopes": "EVERYTHING"}, "data.scopes"),
         ({"delay": "5"}, "data.schedule.interval is required"),
         ({"interval": "10"}, "data.schedule.interval must be between 1000"),

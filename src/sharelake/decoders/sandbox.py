@@ -156,6 +156,19 @@ def _first_line(text: str) -> str:
     return line
 
 
+def _where(text: str) -> str:
+    """The suffix " (line 3, column 14)" from V8's report: its first line names the line, its third puts a
+    caret under the column (in UTF-16 units, as JavaScript editors count); "" when it has neither."""
+    lines = text.strip("\n").split("\n")  # not splitlines(): JavaScript ends no line at \v, \f or \x85
+    head = lines[0].split(":")[1] if lines[0].startswith("<anonymous>:") else ""
+    if not head.isdigit():
+        return ""
+    caret = lines[2] if len(lines) > 2 else ""
+    if "^" not in caret or caret.strip(" ^"):
+        return f" (line {head})"
+    return f" (line {head}, column {caret.index('^') + 1})"
+
+
 def _orphan(orphans: deque[tuple[str, int, int]], current: list[tuple[int, int] | None]) -> None:
     if current[0] is not None:
         orphans.append(("close", *current[0]))
@@ -308,5 +321,6 @@ def error_for(kind: str, text: str, time_limit: float, memory_limit: int) -> San
     if kind == "gone":
         return EngineFailure(text)
     if kind == "syntax":
-        return ScriptError(f"syntax error: {_first_line(text)}")
+        # Where it is matters most here: the message alone ("Unexpected token '}'") does not find it.
+        return ScriptError(f"syntax error: {_first_line(text)}{_where(text)}")
     return ScriptError(_first_line(text))
