@@ -188,11 +188,11 @@ def test_javascript_codec_cluster_and_test_decode(tenant: Tenant, lake: Lake) ->
         f"/device/io.lab.packed/{cluster_id}/test", json={"fPort": 3, "bytes": "00D2"}, headers=tenant.headers
     )
     assert tested.status_code == 200, tested.text
-    assert tested.json()["objs"][0]["data"]["celsius"] == 21.0
+    assert tested.json()["data"]["celsius"] == 21.0
     short = tenant.client.post(
-        f"/device/io.lab.packed/{cluster_id}/test", json={"bytes": "00"}, headers=tenant.headers
+        f"/device/io.lab.packed/{cluster_id}/test", json={"fPort": 3, "bytes": "00"}, headers=tenant.headers
     )
-    assert short.json()["objs"][0]["errors"] == ["too short"]
+    assert short.json()["errors"] == ["too short"]
     tenant.post("io.lab.packed", tts("00D2", 4))
     Worker(lake).drain()
     (record,) = unpacked(tenant)

@@ -135,7 +135,7 @@ def test_test_decode_errors(my_console: ConsoleUser, me: Tenant) -> None:
     cluster = _made(my_console, me)
     path = f"/console/clusters/{cluster['id']}"
     for form, fragment in (
-        ({"f_port": "2", "hex": "zz"}, "bytes must be the payload in hex"),
+        ({"f_port": "2", "hex": "zz"}, "payloadHex must be the payload in hex"),
         ({"f_port": "300", "hex": "0167FFD7"}, "fPort must be a whole number"),
         ({"f_port": "two", "hex": "0167FFD7"}, "fPort must be a whole number"),
     ):
@@ -157,6 +157,33 @@ def test_a_javascript_codec_and_its_errors(my_console: ConsoleUser, me: Tenant) 
     assert _decoded(decoded.text) == {"n": 210}
     short = my_console.submit(path, f"{path}/test", {"f_port": "1", "hex": "00"})
     assert by_testid(short.text, "decode-error") == ["Error: too short"]
+
+
+def test_a_codec_that_does_not_compile_is_shown_on_the_form(my_console: ConsoleUser, me: Tenant) -> None:
+    broken = "function decodeUplink(input) {\n  return {data: {}};\n}\n}"
+    refused = _create(my_console, unpacker="javascript", codec=broken)
+    assert refused.status_code == 400
+    assert "SyntaxError: Unexpected token '}' (line 4, column 1)" in message(refused.text)
+    assert field(refused.text, "codec") == broken  # kept, to be fixed where it is
+    assert _clusters(me) == []
+    good = "function decodeUplink(input) { console.log('saw', input.bytes.length); return {data: {}}; }"
+    cluster = _made(my_console, me, unpacker="javascript", codec=good)
+    path = f"/console/clusters/{cluster['id']}"
+    form = {
+        "name": "lab sensors",
+        "target_rec_type": UNPACKED,
+        "unpacker": "javascript",
+        "codec": "var x = 1;",
+        "devices": DEVICES,
+        "is_active": "true",
+    }
+    edited = my_console.submit(path, path, form)
+    assert edited.status_code == 400
+    assert "defines neither decodeUplink(input) nor Decoder(bytes, fPort)" in message(edited.text)
+    assert _clusters(me)[0]["data"]["meta"]["codec"] == good
+    decoded = my_console.submit(path, f"{path}/test", {"f_port": "1", "hex": "0102"})
+    assert by_testid(decoded.text, "decode-console") == ["saw 2"]
+    assert len(by_testid(decoded.text, "decode-ms")) == 1
 
 
 def test_replay(my_console: ConsoleUser, me: Tenant, lake: Lake) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from sharelake.domain.clock import parse_instant
 from sharelake.domain.errors import Invalid
 from sharelake.domain.records import check_rec_type
 
@@ -38,10 +41,8 @@ def location_tags(value: Any, field: str) -> list[str]:
     raise Invalid(f"{field} must be a list of strings or one comma-separated string", code="invalid_cluster")
 
 
-def normalize_cluster_data(data: Any) -> dict[str, Any]:
-    """Check a device cluster's `data`. Device ids are kept as sent: a client finds its device by the id
-    it wrote, and an id that is not a DevEUI (`TBD` while a device is provisioned) is a placeholder that
-    matches no uplink."""
+def decoder_spec(data: Any) -> tuple[str, str | None]:
+    """(unpacker, codec source) of a cluster's `data`: all a decode needs, so all a test decode checks."""
     if not isinstance(data, dict):
         raise Invalid("a device cluster's data must be a JSON object", code="invalid_cluster")
     meta = data.get("meta")
@@ -57,6 +58,15 @@ def normalize_cluster_data(data: Any) -> dict[str, Any]:
         raise Invalid(
             f"data.meta.codec must be JavaScript source of at most {MAX_CODEC} bytes", code="invalid_cluster"
         )
+    return unpacker, codec
+
+
+def normalize_cluster_data(data: Any) -> dict[str, Any]:
+    """Check a device cluster's `data`. Device ids are kept as sent: a client finds its device by the id
+    it wrote, and an id that is not a DevEUI (`TBD` while a device is provisioned) is a placeholder that
+    matches no uplink."""
+    decoder_spec(data)
+    meta = data["meta"]
     location_tags(meta.get("location"), "data.meta.location")
     target = data.get("targetRecType")
     if not isinstance(target, str):
@@ -134,6 +144,52 @@ class Cluster:
                 if (eui := device_eui(d["id"])) is not None
             },
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TrialPayload:
+    """One payload for a test decode (DESIGN §11), as its body gave it."""
+
+    payload: bytes
+    f_port: int
+    recv_time: int | None  # epoch ms; None: now
+
+
+_TEST_BODY = '{"payloadHex": "0167FFD7" | "payloadBase64": "AWf/1w==", "fPort": 2, "recvTime"?: ISO-8601}'
+
+
+def trial_payload(body: Any) -> TrialPayload:
+    """The payload, fPort and receive time of a test decode's body. `bytes` (hex) is the older name of
+    `payloadHex`, kept for the clients and console forms written before §11 named it."""
+    if not isinstance(body, dict):
+        raise Invalid(f"send {_TEST_BODY}", code="invalid_body")
+    given = [name for name in ("payloadHex", "payloadBase64", "bytes") if body.get(name) is not None]
+    if len(given) != 1:
+        what = " and ".join(given) or "neither"
+        raise Invalid(
+            f"give the payload once, as payloadHex or payloadBase64 (got {what})", code="invalid_body"
+        )
+    name = given[0]
+    text = body[name]
+    if not isinstance(text, str):
+        raise Invalid(f"{name} must be a string", code="invalid_body")
+    text = "".join(text.split())  # people paste payloads with spaces and line breaks
+    in_base64 = name == "payloadBase64"
+    try:
+        payload = base64.b64decode(text, validate=True) if in_base64 else bytes.fromhex(text)
+    except (ValueError, binascii.Error):
+        form = "base64, e.g. AWf/1w==" if in_base64 else "hex, e.g. 0167FFD7"
+        raise Invalid(f"{name} must be the payload in {form}", code="invalid_body") from None
+    f_port = body.get("fPort")
+    if isinstance(f_port, bool) or not isinstance(f_port, int) or not 0 <= f_port <= 255:
+        raise Invalid(
+            "fPort must be a whole number from 0 to 255 (the uplink's LoRaWAN port)", code="invalid_body"
+        )
+    when = body.get("recvTime")
+    if when is not None and not isinstance(when, str | int):
+        raise Invalid("recvTime must be an ISO-8601 time or epoch milliseconds", code="invalid_body")
+    recv_time = parse_instant(str(when), name="recvTime") if when is not None and when != "" else None
+    return TrialPayload(payload, f_port, recv_time)
 
 
 def derived_id(source_id: str, consumer_id: str, n: int = 0) -> str:

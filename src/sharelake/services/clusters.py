@@ -8,6 +8,7 @@ so a retried event writes nothing twice.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -18,16 +19,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sharelake import decoders
+from sharelake.decoders.sandbox import SandboxError
 from sharelake.domain import records as wire
 from sharelake.domain.clock import now_ms, parse_instant, to_datetime, to_iso
 from sharelake.domain.clusters import (
     Cluster,
+    decoder_spec,
     derived_id,
     device_eui,
     normalize_cluster_data,
+    trial_payload,
     unpacked_data,
 )
-from sharelake.domain.errors import Invalid
+from sharelake.domain.errors import Invalid, Unavailable
 from sharelake.domain.principal import Principal
 from sharelake.metrics import Metrics
 from sharelake.services.consumers import Consumers, acting_as, doc_data
@@ -74,10 +78,8 @@ class Clusters:
         def normalize(data: Any, _principal: Principal) -> dict[str, Any]:
             normalized = normalize_cluster_data(data)
             meta = normalized["meta"]
-            try:  # an unknown unpacker is refused now, not discovered by the worker later (nothing is cached)
-                decoders.decoder_for(meta["unpacker"], meta.get("codec"))
-            except decoders.UnknownDecoder as exc:
-                raise Invalid(str(exc), code="invalid_cluster") from None
+            # A codec that cannot decode anything is refused now, not discovered by the worker on every uplink.
+            self._closed_after(self._loaded(meta["unpacker"], meta.get("codec")))
             return normalized
 
         def on_save(conn: Connection, _principal: Principal, _kind: Kind, _values: dict[str, Any]) -> None:
@@ -107,32 +109,80 @@ class Clusters:
             decoder = decoders.decoder_for(
                 cluster.unpacker, cluster.codec, cache=self._codecs, key=cluster.id
             )
-            return decoder(payload, f_port, when)
         except decoders.UnknownDecoder as exc:
             return decoders.DecodeResult.failed(str(exc))
-        except Exception as exc:
-            log.exception("decoder %s failed", cluster.unpacker)
+        return self._run(decoder, cluster.unpacker, payload, f_port, when)
+
+    @staticmethod
+    def _run(
+        decoder: decoders.Decoder, unpacker: str, payload: bytes, f_port: int, when: datetime
+    ) -> decoders.DecodeResult:
+        try:
+            return decoder(payload, f_port, when)
+        except Exception as exc:  # a native decoder's bug must not lose the record, nor fail a test decode
+            log.exception("decoder %s failed", unpacker)
             return decoders.DecodeResult.failed(f"the decoder failed: {exc}")
 
-    def test(self, principal: Principal, rec_type: str, cluster_id: str, body: Any) -> dict[str, Any]:
-        """Decode a payload with a cluster's decoder without writing anything (the console's Test decode)."""
-        doc = self._documents.get(principal, self._documents.kind("device"), rec_type, cluster_id)
-        if not isinstance(body, dict):
-            raise Invalid('send {"fPort": 2, "bytes": "<hex>"}', code="invalid_body")
-        hex_text = str(body.get("bytes", body.get("payloadHex", ""))).replace(" ", "")
+    # -- checking and trying a codec ------------------------------------------------------------------
+    def _loaded(self, unpacker: str, codec: str | None) -> decoders.Decoder:
+        """A fresh decoder for a cluster's unpacker and codec, its JavaScript loaded: what the worker would
+        run. Never the cached one, whose console and state belong to the worker's decodes; the caller
+        closes it (`_closed_after`). Invalid when the unpacker is unknown or the codec cannot load."""
         try:
-            payload = bytes.fromhex(hex_text)
-        except ValueError:
-            raise Invalid("bytes must be the payload in hex, e.g. 0167FFD7", code="invalid_body") from None
-        f_port = body.get("fPort", 1)
-        if not isinstance(f_port, int) or not 0 <= f_port <= 255:
-            raise Invalid("fPort must be a whole number from 0 to 255", code="invalid_body")
-        when = (
-            to_datetime(parse_instant(str(body["recvTime"]), name="recvTime"))
-            if body.get("recvTime")
-            else to_datetime(now_ms())
-        )
-        return self._decode(cluster_of(doc), payload, f_port, when).to_json()
+            decoder = decoders.decoder_for(unpacker, codec)
+        except decoders.UnknownDecoder as exc:
+            raise Invalid(str(exc), code="invalid_cluster") from None
+        if isinstance(decoder, decoders.JavaScriptCodec):
+            try:
+                decoder.load()
+            except decoders.CodecError as exc:
+                decoder.close()
+                raise Invalid(f"data.meta.codec: {exc}", code="invalid_codec") from None
+            except SandboxError as exc:  # the engine itself (it could not start): not the codec's fault
+                decoder.close()
+                raise Unavailable(f"the JavaScript engine is not available now: {exc}") from None
+        return decoder
+
+    @staticmethod
+    def _closed_after(decoder: decoders.Decoder) -> None:
+        if isinstance(decoder, decoders.JavaScriptCodec):
+            decoder.close()
+
+    def _trial(self, unpacker: str, codec: str | None, body: Any) -> dict[str, Any]:
+        """DESIGN §11's test decode: `{data, warnings, errors, console, ms}`, writing nothing. A codec that
+        throws or returns garbage is a result (in `errors`), not a client error."""
+        given = trial_payload(body)
+        when = to_datetime(given.recv_time if given.recv_time is not None else now_ms())
+        decoder = self._loaded(unpacker, codec)
+        try:
+            started = time.perf_counter()
+            result = self._run(decoder, unpacker, given.payload, given.f_port, when)
+            ms = (time.perf_counter() - started) * 1000
+            lines = decoder.take_log() if isinstance(decoder, decoders.JavaScriptCodec) else []
+        finally:
+            self._closed_after(decoder)
+        return {
+            "data": result.data,
+            "warnings": result.warnings,
+            "errors": result.errors,
+            "console": [text for _level, text in lines],
+            "ms": round(ms, 3),
+        }
+
+    def test(self, principal: Principal, rec_type: str, cluster_id: str, body: Any) -> dict[str, Any]:
+        """Decode a payload with a stored cluster's decoder, writing nothing (the console's Test decode)."""
+        doc = self._documents.get(principal, self._documents.kind("device"), rec_type, cluster_id)
+        cluster = cluster_of(doc)
+        return self._trial(cluster.unpacker, cluster.codec, body)
+
+    def trial(self, body: Any) -> dict[str, Any]:
+        """Decode a payload with the decoder a cluster's `data` describes, before (or without) saving it."""
+        if not isinstance(body, dict):
+            raise Invalid(
+                'send {"data": {"meta": {"unpacker", "codec"}}, "payloadHex", "fPort"}', code="invalid_body"
+            )
+        unpacker, codec = decoder_spec(body.get("data"))
+        return self._trial(unpacker, codec, body)
 
     def replay(
         self, principal: Principal, rec_type: str, cluster_id: str, t_from: int | None, t_to: int | None

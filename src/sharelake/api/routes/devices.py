@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter
@@ -15,36 +15,79 @@ from sharelake.api.routes.documents import router as documents_router
 from sharelake.domain.clock import parse_instant
 from sharelake.domain.errors import Invalid
 from sharelake.domain.principal import Principal
-from sharelake.domain.records import envelope
 
 router = APIRouter()
-router.include_router(documents_router("device", "DEVICE", "device cluster", "device clusters"))
 
-_TEST_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "fPort": {"type": "integer"},
-                        "bytes": {"type": "string", "description": "the payload in hex"},
-                        "recvTime": {"type": "string"},
-                    },
-                    "required": ["bytes"],
-                }
-            }
+_PAYLOAD: dict[str, Any] = {
+    "payloadHex": {"type": "string", "description": "the payload in hex (`bytes` is an older name for it)"},
+    "payloadBase64": {"type": "string", "description": "the payload in base64, instead of payloadHex"},
+    "fPort": {"type": "integer", "minimum": 0, "maximum": 255},
+    "recvTime": {"type": "string", "description": "the uplink's receive time (ISO-8601); default now"},
+}
+
+
+def _test_doc(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    result = {
+        "type": "object",
+        "properties": {
+            "data": {"type": "object"},
+            "warnings": {"type": "array", "items": {"type": "string"}},
+            "errors": {"type": "array", "items": {"type": "string"}},
+            "console": {"type": "array", "items": {"type": "string"}},
+            "ms": {"type": "number"},
         },
     }
-}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "properties": properties, "required": required}
+                }
+            },
+        },
+        "responses": {"200": {"content": {"application/json": {"schema": result}}}},
+    }
+
+
+async def _body(request: Request) -> Any:
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise Invalid(
+            'the body is not valid JSON: send {"payloadHex": "0167FFD7", "fPort": 2}', code="invalid_json"
+        ) from None
+
+
+def _json(result: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(result), media_type="application/json")
+
+
+# Registered before the CRUD: POST /device/{recType} would otherwise take this as creating a cluster of
+# recType `test` (a cluster of that recType is created under any other name, or from the console).
+@router.post(
+    "/device/test",
+    tags=["device clusters"],
+    summary="Decode a payload with the decoder a cluster's data describes, saving and writing nothing",
+    openapi_extra=_test_doc(
+        {"data": {"type": "object", "description": "a device cluster's data"}, **_PAYLOAD}, ["data", "fPort"]
+    ),
+)
+async def test_unsaved(
+    request: Request, caller: Annotated[Principal, needs("DEVICE:READ")], lake: LakeDep
+) -> Response:
+    body = await _body(request)
+    return _json(await run_in_threadpool(lake.clusters.trial, body))
+
+
+router.include_router(documents_router("device", "DEVICE", "device cluster", "device clusters"))
 
 
 @router.post(
     "/device/{recType}/{id}/test",
     tags=["device clusters"],
     summary="Decode a payload with the cluster's decoder, writing nothing",
-    openapi_extra=_TEST_DOC,
+    openapi_extra=_test_doc(_PAYLOAD, ["fPort"]),
 )
 async def test_decode(
     recType: str,
@@ -53,12 +96,8 @@ async def test_decode(
     caller: Annotated[Principal, needs("DEVICE:READ")],
     lake: LakeDep,
 ) -> Response:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise Invalid('send {"fPort": 2, "bytes": "<hex>"}', code="invalid_json") from None
-    result = await run_in_threadpool(lake.clusters.test, caller, recType, id, body)
-    return Response(envelope([result], total_count=1, paged=False), media_type="application/json")
+    body = await _body(request)
+    return _json(await run_in_threadpool(lake.clusters.test, caller, recType, id, body))
 
 
 @router.post(

@@ -203,7 +203,7 @@ async def try_decode(
     test = {"f_port": f_port, "hex": hex_bytes}
     # A port that is not a number goes to the service as typed, so its message explains it.
     port: int | str = int(f_port) if f_port.strip().isdigit() else f_port
-    body = {"fPort": port, "bytes": hex_bytes.strip()}
+    body = {"fPort": port, "payloadHex": hex_bytes.strip()}
     try:
         decoded = await run_in_threadpool(lake.clusters.test, user.principal, doc.rec_type, doc.id, body)
     except Invalid as exc:
