@@ -144,11 +144,13 @@ class Documents:
     ) -> dict[str, Any]:
         principal.require(kind.resource, "WRITE")
         body = self._body(body)
+        # Checked before the write transaction: checking a codec or a robot loads its script in the
+        # sandbox, and SQLite's writers (ingest among them) would wait for that.
+        data = kind.normalize(body["data"], principal) if "data" in body else None
         with write_transaction(self._engine) as conn:
             row = self._own(conn, principal, kind, rec_type, doc_id)
             values = dict(row._mapping)
-            if "data" in body:
-                data = kind.normalize(body["data"], principal)
+            if data is not None:
                 values["data"] = wire.compact_json(data)
                 values["active"] = bool(data.get("isActive", True))
             values["name"] = _text(body, "name", row.name)
