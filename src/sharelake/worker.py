@@ -15,7 +15,7 @@ import threading
 
 from sharelake.domain.clock import now_ms
 from sharelake.services.changes import ANY
-from sharelake.services.consumers import Consumer, Write
+from sharelake.services.consumers import Consumer, Snapshot, Write
 from sharelake.services.lake import Lake
 from sharelake.storage import audit, outbox, throttle, tokens, verifications
 from sharelake.storage import records as record_store
@@ -51,10 +51,13 @@ class Worker:
             return 0
         with lake.engine.connect() as conn:
             found = record_store.get_by_ids(conn, list({event.record_id for event in events}))
+            # Read after the claim: every consumer the events' transactions saw, whatever this
+            # process's cache believed.
+            consumers = lake.consumers.fresh(conn)
         planned: list[tuple[AnyRow, list[Write]]] = []
         for event in events:
             try:
-                planned.append((event, self._plan(event, found.get(event.record_id))))
+                planned.append((event, self._plan(event, found.get(event.record_id), consumers)))
             except Exception as exc:
                 self._failed(event, exc)
         try:
@@ -78,17 +81,17 @@ class Worker:
             total += done
         return total
 
-    def _plan(self, event: AnyRow, record: AnyRow | None) -> list[Write]:
+    def _plan(self, event: AnyRow, record: AnyRow | None, seen: Snapshot) -> list[Write]:
         """Run the event's consumers on its record (gone: nothing to do); what they would write."""
         lake = self._lake
         writes: list[Write] = []
         if record is None:
             return writes
         if event.consumer is not None:
-            found = lake.consumers.get(event.consumer)
+            found = seen.get(event.consumer)
             consumers = [found] if found is not None else []
         else:
-            consumers = lake.consumers.for_rec_type(event.rec_type)
+            consumers = seen.for_rec_type(event.rec_type)
         for consumer in consumers:
             handler = lake.handlers.get(consumer.kind)
             if handler is not None and self._may_read(consumer, record):

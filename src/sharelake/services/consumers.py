@@ -1,29 +1,52 @@
-"""What consumes new records: device clusters and triggered robots, by recType.
+"""What consumes new records (device clusters and triggered robots, by recType), decided in the
+transaction that writes each record, from what that transaction sees.
 
-The write path asks `wants(rec_type)` for every record, so the active consumers are held in memory
-(reloaded after a change here, on a NOTIFY from another process on PostgreSQL, and at the latest after
-`ttl` seconds). Only records something consumes get an outbox event.
+Every save of a consumer (create, update, delete: `announce`) adds one to a generation counter in `kv`,
+in the saving transaction. A transaction writing records reads the counter once (`seen_by`) before it
+decides which records get an outbox event: on PostgreSQL it holds a share lock on the counter's row to
+its end, so a consumer's save waits until the record transactions already deciding have committed —
+their records come before the consumer, and need no event; SQLite serialises writers anyway. The
+consumers are kept in memory with the generation they were read at; a transaction that finds another
+generation reloads them on its own connection first. So a record committed after a consumer's save
+committed always gets its event, whichever process saved the consumer. The worker reads the counter
+again (`fresh`) before it runs the consumers of the events it claimed.
+
+Reloading after a save here and on a NOTIFY from another process (`warm`) only spares the next write
+the reload; nothing waits for either to be correct.
+
+Lock order (PostgreSQL): a transaction saving a consumer bumps the counter before touching anything a
+record-writing transaction locks (robot logs, schedules), and a record-writing transaction reads the
+counter before it writes those.
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import logging
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from sharelake.domain.principal import Principal
 from sharelake.domain.scopes import ALL_ALL
-from sharelake.storage import documents
+from sharelake.storage import documents, kv
+from sharelake.storage import outbox as outbox_events
+from sharelake.storage.tables import outbox, records
 from sharelake.storage.types import AnyRow
+from sharelake.storage.writer import WriteJob
+
+log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "sharelake_consumers"
+GENERATION = "consumers_generation"  # the `kv` counter every save of a consumer bumps
 CONSUMER_KINDS = ("device", "robo")
+_SEEN = "sharelake.consumers"  # conn.info: (transaction, consumers) it read
+
+Rows = Mapping[Table, Sequence[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +65,41 @@ Write = Callable[[Connection], None]
 Handler = Callable[[Consumer, AnyRow, bool], list[Write]]
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The active consumers as of one generation."""
+
+    generation: int
+    by_rec_type: Mapping[str, tuple[Consumer, ...]] = field(default_factory=dict)
+    by_id: Mapping[str, Consumer] = field(default_factory=dict)
+
+    def wants(self, rec_type: str) -> bool:
+        return rec_type in self.by_rec_type
+
+    def for_rec_type(self, rec_type: str) -> list[Consumer]:
+        return list(self.by_rec_type.get(rec_type, ()))
+
+    def get(self, consumer_id: str) -> Consumer | None:
+        return self.by_id.get(consumer_id)
+
+    def events(self, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The outbox rows of the `records` rows something consumes."""
+        return [
+            outbox_events.event(row["id"], row["rec_type"], row["tstamp"])
+            for row in rows
+            if row["rec_type"] in self.by_rec_type
+        ]
+
+    def with_events(self, parts: Sequence[Rows]) -> list[Rows]:
+        """`{table: rows}` parts of derived records, each with its outbox event when consumed (new
+        dicts: a retried write decides again)."""
+        out: list[Rows] = []
+        for part in parts:
+            wanted = self.events(part.get(records, ()))
+            out.append({**part, outbox: wanted} if wanted else part)
+        return out
+
+
 def acting_as(doc: AnyRow, kind: str = "robot") -> Principal:
     """The document's owner, as the worker acts for them (their rights; `scopes` narrow them further)."""
     return Principal(
@@ -57,52 +115,81 @@ def acting_as(doc: AnyRow, kind: str = "robot") -> Principal:
 
 
 class Consumers:
-    def __init__(self, engine: Engine, *, ttl: float = 30.0) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._by_rec_type: dict[str, list[Consumer]] | None = None
-        self._by_id: dict[str, Consumer] = {}
-        self._loaded = 0.0
+        self._current: Snapshot | None = None  # replaced whole, never changed: no lock needed
         self._is_pg = engine.dialect.name == "postgresql"
         # Which consumers of a kind take a record: robots only run on their trigger recType, for example.
         self.triggered: dict[str, Callable[[AnyRow], bool]] = {}
 
-    def invalidate(self, _payload: str = "") -> None:
-        with self._lock:
-            self._by_rec_type = None
-
+    # -- saving a consumer ------------------------------------------------------------------------
     def announce(self, conn: Connection) -> None:
+        """In a transaction that saves or deletes a consumer, before it writes anything else that record
+        transactions lock (see the module's lock order)."""
+        kv.increment(conn, GENERATION)
         if self._is_pg:
             conn.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
 
-    def _snapshot(self) -> dict[str, list[Consumer]]:
-        current = self._by_rec_type
-        if current is not None and time.monotonic() - self._loaded < self._ttl:
+    def warm(self, _payload: str = "") -> None:
+        """Reload now, off the write path (after a save, or another process's NOTIFY)."""
+        try:
+            with self._engine.connect() as conn:
+                self.fresh(conn)
+        except SQLAlchemyError as exc:
+            log.warning("could not reload the consumers (%s); the next write will", exc)
+
+    def invalidate(self, _payload: str = "") -> None:
+        self._current = None
+
+    # -- deciding -----------------------------------------------------------------------------------
+    def seen_by(self, conn: Connection) -> Snapshot:
+        """The consumers as this writing transaction sees them, read once per transaction; on PostgreSQL
+        the generation stays share-locked until it ends."""
+        transaction = conn.get_transaction()
+        seen = conn.info.get(_SEEN)
+        if seen is not None and transaction is not None and seen[0] is transaction:
+            snapshot: Snapshot = seen[1]
+            return snapshot
+        snapshot = self._at(conn, kv.counter(conn, GENERATION, hold=True))
+        if transaction is not None:
+            conn.info[_SEEN] = (transaction, snapshot)
+        return snapshot
+
+    def fresh(self, conn: Connection) -> Snapshot:
+        """The consumers as of now, without a lock: at least every save committed before this call."""
+        return self._at(conn, kv.counter(conn, GENERATION))
+
+    def add_events(self, conn: Connection, jobs: list[WriteJob]) -> None:
+        """A writer hook, after de-duplication and before the inserts: each job gets the outbox events of
+        its records something consumes (set anew each time: a failed batch is retried job by job)."""
+        if not any(job.rows.get(records) for job in jobs):
+            return
+        seen = self.seen_by(conn)
+        for job in jobs:
+            events = seen.events(job.rows.get(records, ()))
+            if events:
+                job.rows[outbox] = events
+            else:
+                job.rows.pop(outbox, None)
+
+    def _at(self, conn: Connection, generation: int) -> Snapshot:
+        current = self._current
+        if current is not None and current.generation == generation:
             return current
+        # Read after the generation: these documents hold every save it counts (perhaps a later one
+        # too, which only means a later reload).
         by_rec_type: dict[str, list[Consumer]] = defaultdict(list)
         by_id: dict[str, Consumer] = {}
-        with self._engine.connect() as conn:
-            for kind in CONSUMER_KINDS:
-                for doc in documents.active(conn, kind):
-                    check = self.triggered.get(kind)
-                    consumer = Consumer(kind, doc)
-                    by_id[consumer.id] = consumer
-                    if check is None or check(doc):
-                        by_rec_type[doc.rec_type].append(consumer)
-        with self._lock:
-            self._by_rec_type, self._by_id, self._loaded = dict(by_rec_type), by_id, time.monotonic()
-        return self._by_rec_type
-
-    def wants(self, rec_type: str) -> bool:
-        return rec_type in self._snapshot()
-
-    def for_rec_type(self, rec_type: str) -> list[Consumer]:
-        return list(self._snapshot().get(rec_type, ()))
-
-    def get(self, consumer_id: str) -> Consumer | None:
-        self._snapshot()
-        return self._by_id.get(consumer_id)
+        for kind in CONSUMER_KINDS:
+            check = self.triggered.get(kind)
+            for doc in documents.active(conn, kind):
+                consumer = Consumer(kind, doc)
+                by_id[consumer.id] = consumer
+                if check is None or check(doc):
+                    by_rec_type[doc.rec_type].append(consumer)
+        snapshot = Snapshot(generation, {k: tuple(v) for k, v in by_rec_type.items()}, by_id)
+        self._current = snapshot
+        return snapshot
 
 
 def doc_data(doc: AnyRow) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from sharelake.services.audit import Audit
 from sharelake.services.changes import NOTIFY_CHANNEL as CHANGES_CHANNEL
 from sharelake.services.changes import Changes
 from sharelake.services.clusters import Clusters
+from sharelake.services.consumers import GENERATION as CONSUMERS_GENERATION
 from sharelake.services.consumers import NOTIFY_CHANNEL as CONSUMERS_CHANNEL
 from sharelake.services.consumers import Consumers, Handler
 from sharelake.services.dedup import Dedup
@@ -55,6 +56,8 @@ class Lake:
             self.secret_key = settings.secret_key or kv.get_or_create(
                 conn, "secret_key", secrets.token_urlsafe(48)
             )
+            # Stored before any write: a write transaction share-locks this row to decide its events.
+            kv.get_or_create(conn, CONSUMERS_GENERATION, "0")
         inline = None if settings.writer == "auto" else settings.writer == "inline"
         # SQLite has one writer at a time whatever the threads: more would only queue on its lock.
         threads = settings.writer_threads if self.engine.dialect.name == "postgresql" else 1
@@ -78,12 +81,13 @@ class Lake:
             self.engine,
             self.writer,
             self.sharing,
-            self.consumers,
             self.audit,
             self.dedup,
         )
         self.retention = Retention(self.engine, self.audit)
         self.writer.before_batch.append(self.dedup.find_stored)
+        # Which records get an outbox event: decided in their transaction, after de-duplication.
+        self.writer.before_insert.append(self.consumers.add_events)
         self.exports = Exports(self.shares)
         self.documents = Documents(self.engine, self.audit)
         self.documents.register(rule_kind(self.sharing))
@@ -134,7 +138,7 @@ class Lake:
                 {
                     TOKENS_CHANNEL: lambda payload: self.tokens.forget([payload]),
                     RULES_CHANNEL: self.sharing.invalidate,
-                    CONSUMERS_CHANNEL: self.consumers.invalidate,
+                    CONSUMERS_CHANNEL: self.consumers.warm,
                     CHANGES_CHANNEL: self.changes.heard,
                 },
                 on_gap=self._forget_caches,

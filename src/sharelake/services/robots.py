@@ -110,6 +110,8 @@ class Robots:
             return normalized
 
         def on_save(conn: Connection, _principal: Principal, _kind: Kind, values: dict[str, Any]) -> None:
+            # First: the worker's transactions read the consumers before they touch schedules and logs.
+            self._consumers.announce(conn)
             config = RobotConfig.from_data(orjson.loads(values["data"]))
             if values["active"] and config.schedule is not None:
                 store.put_schedule(
@@ -117,12 +119,11 @@ class Robots:
                 )
             else:
                 store.delete_schedule(conn, values["id"])
-            self._consumers.announce(conn)
 
         def on_delete(conn: Connection, _kind: Kind, robot_id: str) -> None:
+            self._consumers.announce(conn)  # first, as in on_save
             store.delete_schedule(conn, robot_id)
             store.delete_logs(conn, robot_id)
-            self._consumers.announce(conn)
 
         return Kind(
             name="robo",
@@ -241,7 +242,10 @@ class Robots:
         keep = self.log_keep
 
         def write(conn: Connection) -> None:
-            store.create_records(conn, parts)
+            # Whether what the robot wrote is consumed is decided here, in the transaction that inserts
+            # it; and read before the logs are touched (the lock order in `services.consumers`).
+            seen = self._consumers.seen_by(conn)
+            store.create_records(conn, seen.with_events(parts))
             if rows:
                 store.add_logs(conn, rows)
                 store.trim_logs(conn, doc.id, keep)

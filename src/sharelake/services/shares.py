@@ -15,13 +15,11 @@ from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import NotFound
 from sharelake.domain.principal import Principal
 from sharelake.services.audit import Audit
-from sharelake.services.consumers import Consumers
 from sharelake.services.dedup import Dedup, short
 from sharelake.services.sharing import Sharing
-from sharelake.storage import outbox as outbox_events
 from sharelake.storage import records as store
 from sharelake.storage.engine import write_transaction
-from sharelake.storage.tables import outbox, record_owners, record_tags, records
+from sharelake.storage.tables import record_owners, record_tags, records
 from sharelake.storage.writer import GroupWriter, WriteJob
 
 _EMPTY_TAGS = "[]"
@@ -60,13 +58,11 @@ class Shares:
         engine: Engine,
         writer: GroupWriter,
         sharing: Sharing,
-        consumers: Consumers,
         audit: Audit,
         dedup: Dedup,
     ) -> None:
         self._engine = engine
         self._sharing = sharing
-        self._consumers = consumers
         self._audit = audit
         self._writer = writer
         self._dedup = dedup
@@ -81,7 +77,8 @@ class Shares:
         ip: str | None,
         query: Mapping[str, str],
     ) -> WriteJob:
-        """Validate and turn a POST body into rows; nothing is written yet."""
+        """Validate and turn a POST body into rows; nothing is written yet. Which records get an outbox
+        event is decided later, in the writing transaction (`Consumers.add_events`)."""
         principal.require("SHARE", "WRITE")
         wire.check_rec_type(rec_type)
         tag_list = wire.check_tags(tags)
@@ -94,7 +91,6 @@ class Shares:
         rows: list[dict[str, Any]] = []
         tag_rows: list[dict[str, Any]] = []
         owner_rows: list[dict[str, Any]] = []
-        events: list[dict[str, Any]] | None = [] if self._consumers.wants(rec_type) else None
         frames: list[tuple[int, str]] = []
         for item in items:
             record_id = wire.new_id(now)
@@ -110,11 +106,7 @@ class Shares:
             owner_rows.extend(
                 {"record_id": record_id, "owner_user": o, "rec_type": rec_type} for o in co_owners
             )
-            if events is not None:
-                events.append(outbox_events.event(record_id, rec_type, now))
         job = WriteJob(rows={records: rows, record_tags: tag_rows, record_owners: owner_rows})
-        if events:
-            job.rows[outbox] = events
         self._dedup.attach(job, principal.email, rec_type, frames)
         return job
 
@@ -150,9 +142,9 @@ class Shares:
     ) -> list[dict[Table, list[dict[str, Any]]]]:
         """The rows of records written for `principal` by something acting for them (a robot), with ids
         chosen by the caller: one `{table: rows}` per `(id, recType, data, tags)`, shaped as `prepare`
-        shapes an ingested record (co-owners, tags, uplink columns; outbox events where the recType has
-        consumers), without de-duplication (the ids already make a retry harmless). Checks like
-        `prepare`; writes nothing."""
+        shapes an ingested record (co-owners, tags, uplink columns), without de-duplication (the ids
+        already make a retry harmless). Checks like `prepare`; writes nothing. Outbox events are for the
+        writing transaction to add (`Snapshot.with_events`), from what it sees."""
         principal.require("SHARE", "WRITE")
         parts: list[dict[Table, list[dict[str, Any]]]] = []
         for record_id, rec_type, data, tags in items:
@@ -180,8 +172,6 @@ class Shares:
                     {"record_id": record_id, "owner_user": o, "rec_type": rec_type} for o in co_owners
                 ],
             }
-            if self._consumers.wants(rec_type):
-                part[outbox] = [outbox_events.event(record_id, rec_type, now)]
             parts.append(part)
         return parts
 

@@ -80,6 +80,9 @@ class GroupWriter:
         # Run inside the batch's transaction, first, with the batch's shared state (e.g. one lookup
         # for what every job's `before` would otherwise ask one by one).
         self.before_batch: list[Callable[[Connection, list[WriteJob], dict[str, Any]], None]] = []
+        # Run inside the batch's transaction once every job's `before` has settled its rows, before the
+        # inserts (e.g. deciding which records get an outbox event, from what this transaction sees).
+        self.before_insert: list[Callable[[Connection, list[WriteJob]], None]] = []
         self._inserts: dict[tuple[Table, tuple[str, ...]], tuple[str, Callable[[dict[str, Any]], Any]]] = {}
 
     # -- submitting ---------------------------------------------------------------------------
@@ -210,6 +213,9 @@ class GroupWriter:
         for job in batch:
             if job.before is not None:
                 job.result = job.before(conn, job, state)
+        for settle in self.before_insert:
+            settle(conn, batch)
+        for job in batch:
             for table, rows in job.rows.items():
                 merged[table].extend(rows)
         for table, rows in merged.items():
