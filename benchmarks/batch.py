@@ -19,6 +19,7 @@ from benchmarks.wrk import bodies_script, need_wrk, wrk
 from sharelake.domain.principal import Principal
 from sharelake.domain.records import new_id
 from sharelake.storage.engine import write_transaction
+from sharelake.storage.records import row as record_row
 from sharelake.storage.tables import records
 
 SECTION = "batch"
@@ -50,7 +51,7 @@ def _executemany(bench: Bench, principal: Principal, body: bytes, seconds: float
     """Records/s of a raw executemany of `body`'s rows, one transaction per body, for about `seconds`
     of timed work."""
     lake = bench.lake
-    rows = lake.shares.prepare(principal, REC_TYPE, body, [], "127.0.0.1", {}).rows[records]
+    rows = [record_row(r) for r in lake.shares.prepare(principal, REC_TYPE, body, [], "127.0.0.1", {}).items]
     sql, params = _insert(bench, rows[0])
     timed = 0.0
     stored = 0

@@ -6,10 +6,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from sharelake.services.lake import Lake
 from sharelake.settings import Settings
+from sharelake.storage.engine import write_transaction
 from sharelake.storage.tables import kv
 from sharelake.storage.writer import GroupWriter, WriteJob
 
@@ -18,14 +19,21 @@ def test_several_writer_threads_commit_every_job_once_and_close_cleanly(
     settings_factory: Callable[..., Settings],
 ) -> None:
     lake = Lake(settings_factory())
-    writer = GroupWriter(lake.engine, max_batch=8, threads=3)
+
+    def commit(jobs: list[WriteJob]) -> None:
+        with write_transaction(lake.engine) as conn:
+            conn.execute(insert(kv), [row for job in jobs for row in job.items])
+        for job in jobs:
+            job.result = len(job.items)
+
+    writer = GroupWriter(commit, max_batch=8, threads=3)
     try:
         errors: list[BaseException] = []
 
         def submit(n: int) -> None:
             for i in range(40):
                 try:
-                    writer.write_sync(WriteJob(rows={kv: [{"key": f"writer-test-{n}-{i}", "value": "x"}]}))
+                    writer.write_sync(WriteJob(items=[{"key": f"writer-test-{n}-{i}", "value": "x"}]))
                 except BaseException as exc:
                     errors.append(exc)
 

@@ -23,7 +23,6 @@ from sharelake.domain.principal import Principal
 from sharelake.domain.secrets import hash_secret
 from sharelake.mqtt import Backoff, ConnectionLost, Message, Subscriber, Unreachable
 from sharelake.services.lake import Lake
-from sharelake.storage.tables import records
 
 log = logging.getLogger("sharelake.ingest.mqtt")
 
@@ -257,8 +256,7 @@ class MqttIngest:
                 job = shares.prepare(
                     principal, self._rec_type, body, self._tags, None, query_for(message.topic)
                 )
-                given = len(job.rows[records])
-                await shares.commit(job)
+                written = await shares.write(job)
             except (Unauthenticated, Forbidden) as exc:
                 self._fail(exc)
                 return False
@@ -275,9 +273,9 @@ class MqttIngest:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._halt.wait(), delay)
                 continue
-            kept = len(job.rows[records])
+            kept = sum(1 for w in written if w.new)
             self.counts.stored += kept
-            self.counts.duplicates += given - kept
+            self.counts.duplicates += len(written) - kept
             return True
 
     def _fail(self, exc: BaseException) -> None:

@@ -14,7 +14,6 @@ import logging
 import threading
 
 from sharelake.domain.clock import now_ms
-from sharelake.services.changes import ANY
 from sharelake.services.consumers import Consumer, Snapshot, Write
 from sharelake.services.lake import Lake
 from sharelake.storage import audit, outbox, throttle, tokens, verifications
@@ -103,18 +102,12 @@ class Worker:
         if not planned:
             return
         lake = self._lake
-        wrote = False
-        with write_transaction(lake.engine) as conn:
+        with lake.writes.transaction() as conn:
             for _event, writes in planned:
                 for write in writes:
                     write(conn)
-                wrote = wrote or bool(writes)
             outbox.done(conn, [event.id for event, _writes in planned])
-            if wrote:
-                lake.changes.announce(conn, [ANY])
         lake.metrics.worker_events.inc(len(planned))
-        if wrote:
-            lake.changes.notify([ANY])
 
     def _failed(self, event: AnyRow, exc: Exception) -> None:
         """Try the event again later (backing off), or give up on it after MAX_ATTEMPTS."""
@@ -174,10 +167,7 @@ class Worker:
             while not stopping.is_set():
                 try:
                     busy = self.process_once()
-                    scheduled = self._lake.robots.run_due()
-                    if scheduled:  # their writes: wake this process's live streams (others poll)
-                        self._lake.changes.notify([ANY])
-                    busy += scheduled
+                    busy += self._lake.robots.run_due()
                 except Exception:
                     log.exception("the worker could not claim events; retrying")
                     busy = 0

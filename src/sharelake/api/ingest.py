@@ -24,7 +24,6 @@ from sharelake.api.errors import DOOR_METHODS, error_response, from_domain
 from sharelake.domain.errors import Invalid, SharelakeError, TooLarge
 from sharelake.services.lake import Lake
 from sharelake.services.limits import TokenBuckets
-from sharelake.storage.tables import records
 from sharelake.web.auth import bearer_secret
 
 log = logging.getLogger(__name__)
@@ -143,15 +142,15 @@ class IngestDoor:
             if len(body) > _INLINE_BODY
             else shares.prepare(*args)
         )
-        offered = len(job.rows[records])
+        offered = len(job.items)
         if self.limiter is not None:
             self.limiter.take(principal.token_id, offered)
-        answer = await shares.commit(job)
-        stored = len(job.rows[records])  # repeats of a frame were dropped from the job
+        written = await shares.write(job)
+        stored = sum(1 for w in written if w.new)  # the rest were repeats of a stored frame
         self.metrics.ingest_records.inc(stored)
         if stored < offered:
             self.metrics.ingest_duplicates.inc(offered - stored)
-        return answer
+        return shares.answer(written)
 
     async def _body(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []

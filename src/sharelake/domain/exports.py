@@ -9,13 +9,13 @@ from typing import Any
 
 import orjson
 
-from sharelake.domain import numbers
+from sharelake.domain import numbers, record_fields
 from sharelake.domain.clock import to_iso
 from sharelake.domain.records import RecordRow, compact_json
 
-# Always first, in this order; then uplink.*, then data.* (each group sorted).
-FIXED = ["id", "recType", "createDate", "tstamp", "owner", "tags"]
-_UPLINK = ["network", "devEui", "fPort", "fCnt", "receivedAt", "payloadHex"]
+# Always first, in the catalogue's order; then uplink.*, then data.* (each group sorted).
+FIXED = list(record_fields.EXPORTED)
+_UPLINK = record_fields.UPLINK_EXPORTED
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:

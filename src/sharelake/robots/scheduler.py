@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -39,9 +40,18 @@ def next_run(due: int, interval: int, now: int) -> int:
 
 
 class Scheduler:
-    def __init__(self, engine: Engine, run: RunScheduled, *, lease_ms: int = 60_000, batch: int = 16) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        run: RunScheduled,
+        *,
+        transaction: Callable[[], AbstractContextManager[Connection]],
+        lease_ms: int = 60_000,
+        batch: int = 16,
+    ) -> None:
         self._engine = engine
         self._run = run
+        self._transaction = transaction  # the records' write transaction (`services.writes`)
         self._lease_ms = lease_ms
         self._batch = batch
 
@@ -68,7 +78,7 @@ class Scheduler:
                 store.delete_schedule(conn, claim.robot_id)
             return
         writes = self._run(doc, run_id(doc.id, claim.next_run_at), claim.next_run_at)
-        with write_transaction(self._engine) as conn:
+        with self._transaction() as conn:
             for write in writes:
                 write(conn)
             store.advance(

@@ -15,8 +15,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sharelake import decoders
 from sharelake.decoders.sandbox import SandboxError
@@ -37,10 +35,11 @@ from sharelake.metrics import Metrics
 from sharelake.services.consumers import Consumers, acting_as, doc_data
 from sharelake.services.documents import Documents, Kind
 from sharelake.services.sharing import Sharing
+from sharelake.services.writes import Writes
 from sharelake.storage import outbox
 from sharelake.storage import records as record_store
 from sharelake.storage.engine import write_transaction
-from sharelake.storage.tables import record_tags, records
+from sharelake.storage.records import NewRecord, Repeat
 from sharelake.storage.types import AnyRow
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,7 @@ class Clusters:
     def __init__(
         self,
         engine: Engine,
+        writes: Writes,
         sharing: Sharing,
         consumers: Consumers,
         documents: Documents,
@@ -65,13 +65,12 @@ class Clusters:
     ) -> None:
         self._wake = wake  # tells this process's worker that events are waiting
         self._engine = engine
+        self._writes = writes
         self._metrics = metrics
         self._sharing = sharing
         self._consumers = consumers
         self._documents = documents
         self._codecs = decoders.CodecCache()
-        self._is_pg = engine.dialect.name == "postgresql"
-        self._inserts = self._build_inserts()
         self._clusters: dict[tuple[str, int], Cluster] = {}  # parsed once per version of a cluster
 
     def kind(self) -> Kind:
@@ -245,55 +244,28 @@ class Clusters:
         )
         tags = list(dict.fromkeys([*cluster.tags, *device_tags]))
         now = now_ms()
-        data_json = wire.compact_json(data)
-        row = {
-            "id": derived_id(record.id, cluster.id),
-            "rec_type": cluster.target,
-            "owner_user": cluster.owner_user,
-            "owner_org": cluster.owner_org,
-            "owner_app": cluster.owner_app,
-            "owners": "[]",
-            "data": data_json,
-            "tags": wire.compact_json(tags),
-            "name": "",
-            "desc": "",
-            "checksum": wire.checksum(data_json),
-            "tstamp": now,
-            "updated": now,
-            "creator": cluster.owner_user,
-            "updater": cluster.owner_user,
-            "token_id": f"device:{cluster.id}",
-            "remote_ip": None,
-            "network": record.network,
-            "dev_eui": record.dev_eui,
-            "f_port": record.f_port,
-            "f_cnt": record.f_cnt,
-            "received_at": record.received_at,
-            "frame_key": None,
-            "uplink": None,
-        }
-        return [lambda conn: self._write(conn, row, tags, replace)]
-
-    def _write(self, conn: Connection, row: dict[str, Any], tags: list[str], replace: bool) -> None:
-        record_insert, tag_insert = self._inserts[replace]
-        conn.execute(record_insert, row)
-        if tags:
-            conn.execute(
-                tag_insert, [{"record_id": row["id"], "tag": t, "rec_type": row["rec_type"]} for t in tags]
-            )
-
-    def _build_inserts(self) -> dict[bool, tuple[Any, Any]]:
-        """The two INSERTs of an unpacked record, built once (values bound per call): without
-        `replace`, a record already there stays (a retried event writes nothing twice); with it, a
-        replay overwrites what the codec produced."""
-        insert = pg_insert if self._is_pg else sqlite_insert
-        statement = insert(records)
-        kept = {k: statement.excluded[k] for k in ("data", "tags", "checksum", "updated")}
-        tags = insert(record_tags).on_conflict_do_nothing()
-        return {
-            False: (statement.on_conflict_do_nothing(index_elements=["id"]), tags),
-            True: (statement.on_conflict_do_update(index_elements=["id"], set_=kept), tags),
-        }
+        record_new = NewRecord(
+            id=derived_id(record.id, cluster.id),
+            rec_type=cluster.target,
+            owner_user=cluster.owner_user,
+            owner_org=cluster.owner_org,
+            owner_app=cluster.owner_app,
+            data=wire.compact_json(data),
+            tstamp=now,
+            tags=tags,
+            tags_json=wire.compact_json(tags),
+            token_id=f"device:{cluster.id}",
+            network=record.network,
+            dev_eui=record.dev_eui,
+            f_port=record.f_port,
+            f_cnt=record.f_cnt,
+            received_at=record.received_at,
+        )
+        # Without `replace`, a record already there stays (a retried event writes nothing twice); with
+        # it, a replay overwrites what the codec produced. Robots on the target recType run on a new one
+        # (not on a replay's rewrite); other clusters never do, so no chain of clusters can loop.
+        repeat, consumed_by = (Repeat.REPLACE, ()) if replace else (Repeat.KEEP, ("robo",))
+        return [lambda conn: self._writes.insert(conn, [record_new], repeat=repeat, consumed_by=consumed_by)]
 
     def visible_record(self, conn: Connection, doc: AnyRow, record_id: str, rec_type: str) -> AnyRow | None:
         """The record, if the cluster's owner may read it."""

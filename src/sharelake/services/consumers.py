@@ -23,21 +23,18 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from sharelake.domain.principal import Principal
 from sharelake.domain.scopes import ALL_ALL
 from sharelake.storage import documents, kv
-from sharelake.storage import outbox as outbox_events
-from sharelake.storage.tables import outbox, records
 from sharelake.storage.types import AnyRow
-from sharelake.storage.writer import WriteJob
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +42,6 @@ NOTIFY_CHANNEL = "sharelake_consumers"
 GENERATION = "consumers_generation"  # the `kv` counter every save of a consumer bumps
 CONSUMER_KINDS = ("device", "robo")
 _SEEN = "sharelake.consumers"  # conn.info: (transaction, consumers) it read
-
-Rows = Mapping[Table, Sequence[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,23 +76,6 @@ class Snapshot:
 
     def get(self, consumer_id: str) -> Consumer | None:
         return self.by_id.get(consumer_id)
-
-    def events(self, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """The outbox rows of the `records` rows something consumes."""
-        return [
-            outbox_events.event(row["id"], row["rec_type"], row["tstamp"])
-            for row in rows
-            if row["rec_type"] in self.by_rec_type
-        ]
-
-    def with_events(self, parts: Sequence[Rows]) -> list[Rows]:
-        """`{table: rows}` parts of derived records, each with its outbox event when consumed (new
-        dicts: a retried write decides again)."""
-        out: list[Rows] = []
-        for part in parts:
-            wanted = self.events(part.get(records, ()))
-            out.append({**part, outbox: wanted} if wanted else part)
-        return out
 
 
 def acting_as(doc: AnyRow, kind: str = "robot") -> Principal:
@@ -158,19 +136,6 @@ class Consumers:
     def fresh(self, conn: Connection) -> Snapshot:
         """The consumers as of now, without a lock: at least every save committed before this call."""
         return self._at(conn, kv.counter(conn, GENERATION))
-
-    def add_events(self, conn: Connection, jobs: list[WriteJob]) -> None:
-        """A writer hook, after de-duplication and before the inserts: each job gets the outbox events of
-        its records something consumes (set anew each time: a failed batch is retried job by job)."""
-        if not any(job.rows.get(records) for job in jobs):
-            return
-        seen = self.seen_by(conn)
-        for job in jobs:
-            events = seen.events(job.rows.get(records, ()))
-            if events:
-                job.rows[outbox] = events
-            else:
-                job.rows.pop(outbox, None)
 
     def _at(self, conn: Connection, generation: int) -> Snapshot:
         current = self._current

@@ -16,7 +16,6 @@ from sharelake.services.clusters import Clusters
 from sharelake.services.consumers import GENERATION as CONSUMERS_GENERATION
 from sharelake.services.consumers import NOTIFY_CHANNEL as CONSUMERS_CHANNEL
 from sharelake.services.consumers import Consumers, Handler
-from sharelake.services.dedup import Dedup
 from sharelake.services.documents import Documents
 from sharelake.services.exports import Exports
 from sharelake.services.mail import Mailer
@@ -30,19 +29,15 @@ from sharelake.services.sharing import Sharing
 from sharelake.services.tokens import NOTIFY_CHANNEL as TOKENS_CHANNEL
 from sharelake.services.tokens import Tokens
 from sharelake.services.views import Views
+from sharelake.services.writes import Writes
 from sharelake.settings import Settings
 from sharelake.storage import kv
 from sharelake.storage import outbox as outbox_store
 from sharelake.storage.engine import answers, migrate, open_engine, write_transaction
 from sharelake.storage.notify import Listener
-from sharelake.storage.tables import outbox, records
-from sharelake.storage.writer import GroupWriter, WriteJob
+from sharelake.storage.writer import GroupWriter
 
 log = logging.getLogger(__name__)
-
-
-def _rec_types(jobs: list[WriteJob]) -> set[str]:
-    return {row["rec_type"] for job in jobs for row in job.rows.get(records, ())}
 
 
 class Lake:
@@ -58,12 +53,7 @@ class Lake:
             )
             # Stored before any write: a write transaction share-locks this row to decide its events.
             kv.get_or_create(conn, CONSUMERS_GENERATION, "0")
-        inline = None if settings.writer == "auto" else settings.writer == "inline"
-        # SQLite has one writer at a time whatever the threads: more would only queue on its lock.
-        threads = settings.writer_threads if self.engine.dialect.name == "postgresql" else 1
-        self.writer = GroupWriter(self.engine, max_batch=settings.write_batch, inline=inline, threads=threads)
         self.metrics = Metrics()
-        self.writer.after_commit.append(self._measure_commit)
         self.passwords = Passwords(
             time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost
         )
@@ -76,25 +66,35 @@ class Lake:
         self.apps = Apps(self.engine, self.tokens, self.audit)
         self.sharing = Sharing(self.engine)
         self.consumers = Consumers(self.engine)
-        self.dedup = Dedup(self.engine, window=settings.dedup_window)
-        self.shares = Shares(
+        # Set after a commit that queued outbox events: the worker wakes instead of polling.
+        self.outbox_signal = threading.Event()
+        # Live streams wake on writes: here directly, in other processes through NOTIFY.
+        self.changes = Changes(postgres=self.is_postgres)
+        # Every record goes in by this door; what happens at its commit is there too, in order.
+        self.writes = Writes(
             self.engine,
-            self.writer,
-            self.sharing,
-            self.audit,
-            self.dedup,
+            self.consumers,
+            self.changes,
+            self.metrics,
+            window_ms=settings.dedup_window * 1000,
+            wake_worker=self.outbox_signal.set,
         )
+        inline = (
+            self.engine.dialect.name == "sqlite" if settings.writer == "auto" else settings.writer == "inline"
+        )
+        # SQLite has one writer at a time whatever the threads: more would only queue on its lock.
+        threads = settings.writer_threads if self.is_postgres else 1
+        self.writer = GroupWriter(
+            self.writes.commit_jobs, max_batch=settings.write_batch, inline=inline, threads=threads
+        )
+        self.shares = Shares(self.engine, self.writer, self.sharing, self.audit)
         self.retention = Retention(self.engine, self.audit)
-        self.writer.before_batch.append(self.dedup.find_stored)
-        # Which records get an outbox event: decided in their transaction, after de-duplication.
-        self.writer.before_insert.append(self.consumers.add_events)
         self.exports = Exports(self.shares)
         self.documents = Documents(self.engine, self.audit)
         self.documents.register(rule_kind(self.sharing))
-        # Set after a commit that queued outbox events: the worker wakes instead of polling.
-        self.outbox_signal = threading.Event()
         self.clusters = Clusters(
             self.engine,
+            self.writes,
             self.sharing,
             self.consumers,
             self.documents,
@@ -104,19 +104,13 @@ class Lake:
         self.documents.register(self.clusters.kind())
         self.views = Views(self.engine, self.sharing)
         self.documents.register(self.views.kind())
-        self.robots = Robots(self.engine, self.shares, self.consumers, self.documents)
+        self.robots = Robots(self.engine, self.writes, self.shares, self.consumers, self.documents)
         self.documents.register(self.robots.kind())
         # What the worker runs for each kind of consumer (robots add theirs).
         self.handlers: dict[str, Handler] = {
             "device": lambda c, record, replace: self.clusters.unpack(c.doc, record, replace),
             "robo": lambda c, record, _replace: self.robots.handle(c.doc, record),
         }
-        self.writer.after_commit.append(self._wake_worker)
-        # Live streams wake on writes: here directly, in other processes through NOTIFY.
-        self.changes = Changes(postgres=self.is_postgres)
-        self.writer.after_commit.append(lambda jobs: self.changes.notify(_rec_types(jobs)))
-        if self.is_postgres:
-            self.writer.before_commit.append(lambda conn, jobs: self.changes.announce(conn, _rec_types(jobs)))
         self.metrics.gauge("sharelake_outbox_pending", "Outbox events waiting for the worker.", self._pending)
         self.metrics.gauge("sharelake_write_queue", "Write jobs waiting for the writer.", self.writer.queued)
         self.metrics.gauge("sharelake_stream_clients", "Open live streams.", lambda: self.changes.listening)
@@ -144,14 +138,6 @@ class Lake:
                 on_gap=self._forget_caches,
             )
             self._listener.start()
-
-    def _wake_worker(self, jobs: list[WriteJob]) -> None:
-        if any(job.rows.get(outbox) for job in jobs):
-            self.outbox_signal.set()
-
-    def _measure_commit(self, jobs: list[WriteJob]) -> None:
-        self.metrics.commit_batch.observe(len(jobs))
-        self.metrics.commit_seconds.observe(self.writer.last_commit_seconds)
 
     def _pending(self) -> float:
         with self.engine.connect() as conn:

@@ -28,8 +28,9 @@ from sharelake.robots.scheduler import Scheduler
 from sharelake.services.consumers import Consumers, acting_as, doc_data
 from sharelake.services.documents import Documents, Kind
 from sharelake.services.shares import ListQuery, Shares
+from sharelake.services.writes import Writes
 from sharelake.storage import robots as store
-from sharelake.storage.records import Filter, Page
+from sharelake.storage.records import Filter, NewRecord, Page
 from sharelake.storage.types import AnyRow
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Robots:
     def __init__(
         self,
         engine: Engine,
+        writes: Writes,
         shares: Shares,
         consumers: Consumers,
         documents: Documents,
@@ -82,6 +84,7 @@ class Robots:
         host: JsHost | None = None,
     ) -> None:
         self._engine = engine
+        self._writes = writes
         self._shares = shares
         self._consumers = consumers
         self._documents = documents
@@ -97,7 +100,7 @@ class Robots:
             total_time=total_time,
             host=host,
         )
-        self.scheduler = Scheduler(engine, self._run_scheduled)
+        self.scheduler = Scheduler(engine, self._run_scheduled, transaction=writes.transaction)
         consumers.triggered["robo"] = _triggered
 
     # -- the document kind ------------------------------------------------------------------------
@@ -215,19 +218,24 @@ class Robots:
         record_id: str | None,
     ) -> Write:
         lines = [(_LEVELS.get(level, "info"), message) for level, message in outcome.lines]
-        parts: list[Any] = []
+        parts: list[NewRecord] = []
         if outcome.error is not None:
             lines.append(("error", outcome.error))
         elif outcome.writes:
             items = [(ids[n], w.rec_type, w.data, w.tags) for n, w in enumerate(outcome.writes)]
             try:
-                parts = self._shares.derived_rows(principal, items, now=now)
+                parts = self._shares.derived(principal, items, now=now)
             except SharelakeError as exc:
                 lines.append(("error", f"nothing was written: {exc.message}"))
         return self._commit(doc, lines, parts, now, record_id)
 
     def _commit(
-        self, doc: AnyRow, lines: list[tuple[str, str]], parts: list[Any], now: int, record_id: str | None
+        self,
+        doc: AnyRow,
+        lines: list[tuple[str, str]],
+        parts: list[NewRecord],
+        now: int,
+        record_id: str | None,
     ) -> Write:
         rows = [
             {
@@ -242,10 +250,9 @@ class Robots:
         keep = self.log_keep
 
         def write(conn: Connection) -> None:
-            # Whether what the robot wrote is consumed is decided here, in the transaction that inserts
-            # it; and read before the logs are touched (the lock order in `services.consumers`).
-            seen = self._consumers.seen_by(conn)
-            store.create_records(conn, seen.with_events(parts))
+            # The records first: their events are decided from the consumers this transaction reads
+            # before it touches the logs (the lock order in `services.consumers`).
+            self._writes.insert(conn, parts)
             if rows:
                 store.add_logs(conn, rows)
                 store.trim_logs(conn, doc.id, keep)

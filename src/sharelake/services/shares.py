@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Table
+import orjson
+from sqlalchemy import Engine
 
 from sharelake import ingest
 from sharelake.domain import records as wire
@@ -15,15 +16,13 @@ from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import NotFound
 from sharelake.domain.principal import Principal
 from sharelake.services.audit import Audit
-from sharelake.services.dedup import Dedup, short
 from sharelake.services.sharing import Sharing
 from sharelake.storage import records as store
 from sharelake.storage.engine import write_transaction
-from sharelake.storage.tables import record_owners, record_tags, records
+from sharelake.storage.records import NewRecord, Written
 from sharelake.storage.writer import GroupWriter, WriteJob
 
-_EMPTY_TAGS = "[]"
-_NO_OWNERS = "[]"
+_EMPTY = "[]"
 
 
 @dataclass(slots=True)
@@ -59,13 +58,11 @@ class Shares:
         writer: GroupWriter,
         sharing: Sharing,
         audit: Audit,
-        dedup: Dedup,
     ) -> None:
         self._engine = engine
         self._sharing = sharing
         self._audit = audit
         self._writer = writer
-        self._dedup = dedup
 
     # -- writing ------------------------------------------------------------------------------
     def prepare(
@@ -77,103 +74,79 @@ class Shares:
         ip: str | None,
         query: Mapping[str, str],
     ) -> WriteJob:
-        """Validate and turn a POST body into rows; nothing is written yet. Which records get an outbox
-        event is decided later, in the writing transaction (`Consumers.add_events`)."""
+        """Validate and turn a POST body into new records; nothing is written yet (the group writer
+        commits them through `Writes`, which de-duplicates and decides their outbox events)."""
         principal.require("SHARE", "WRITE")
         wire.check_rec_type(rec_type)
         tag_list = wire.check_tags(tags)
         items = parse_body(body)
         now = now_ms()
-        tags_json = wire.compact_json(tag_list) if tag_list else _EMPTY_TAGS
+        tags_json = wire.compact_json(tag_list) if tag_list else _EMPTY
         # Owners whose rules grant this caller Write here co-own what it writes (they see it too).
         co_owners = self._sharing.co_owners(principal, rec_type)
-        owners_json = wire.compact_json(list(co_owners)) if co_owners else _NO_OWNERS
-        rows: list[dict[str, Any]] = []
-        tag_rows: list[dict[str, Any]] = []
-        owner_rows: list[dict[str, Any]] = []
-        frames: list[tuple[int, str]] = []
+        owners_json = wire.compact_json(list(co_owners)) if co_owners else _EMPTY
+        batch = []
         for item in items:
-            record_id = wire.new_id(now)
-            row = _record_row(principal, record_id, rec_type, item, tags_json, owners_json, now, ip)
-            uplink = ingest.parse(item, query)
-            if uplink is not None:
-                key = _add_uplink(row, uplink)
-                if key is not None:
-                    row["frame_key"] = key
-                    frames.append((len(rows), key))
-            rows.append(row)
-            tag_rows.extend({"record_id": record_id, "tag": t, "rec_type": rec_type} for t in tag_list)
-            owner_rows.extend(
-                {"record_id": record_id, "owner_user": o, "rec_type": rec_type} for o in co_owners
-            )
-        job = WriteJob(rows={records: rows, record_tags: tag_rows, record_owners: owner_rows})
-        self._dedup.attach(job, principal.email, rec_type, frames)
-        return job
+            record = _new_record(principal, wire.new_id(now), rec_type, item, now, ip)
+            record.tags, record.tags_json = tag_list, tags_json
+            record.co_owners, record.owners_json = co_owners, owners_json
+            _add_uplink(record, ingest.parse(item, query))
+            batch.append(record)
+        return WriteJob(items=batch)
+
+    async def write(self, job: WriteJob) -> list[Written]:
+        """Write (group commit); where each record went, once committed."""
+        written: list[Written] = await self._writer.write(job)
+        return written
 
     async def commit(self, job: WriteJob) -> bytes:
         """Write (group commit) and answer with the envelope of short objects, after the commit."""
-        replaced: dict[int, dict[str, Any]] | None = await self._writer.write(job)
-        return self.answer(job, replaced)
+        return self.answer(await self.write(job))
 
     def commit_sync(self, job: WriteJob) -> bytes:
-        return self.answer(job, self._writer.write_sync(job))
+        return self.answer(self._writer.write_sync(job))
 
     @staticmethod
-    def answer(job: WriteJob, replaced: dict[int, dict[str, Any]] | None) -> bytes:
-        rows = job.rows[records]
-        objs: list[dict[str, Any]] = []
-        if replaced:
-            # The job's rows lost the duplicates; answer in the order the body gave. A merged copy
-            # says so, or a sender cannot tell "stored" from "folded into an earlier record".
-            kept = iter(rows)
-            total = len(rows) + len(replaced)
-            for index in range(total):
-                objs.append(
-                    {**replaced[index], "duplicate": True} if index in replaced else short(next(kept))
-                )
-            extra = {"duplicates": len(replaced)}
-            return wire.envelope(objs, total_count=len(objs), paged=False, extra_meta=extra)
-        objs = [short(row) for row in rows]
-        return wire.envelope(objs, total_count=len(objs), paged=False)
+    def answer(written: Sequence[Written]) -> bytes:
+        """Short objects in the order the body gave. A copy merged into an earlier record of the same
+        frame says so, or a sender cannot tell "stored" from "folded into an earlier record"."""
+        objs = [
+            wire.short(w.rec_type, w.id, w.tstamp, orjson.Fragment(w.tags_json), w.name)
+            if w.new
+            else {
+                **wire.short(w.rec_type, w.id, w.tstamp, orjson.Fragment(w.tags_json), w.name),
+                "duplicate": True,
+            }
+            for w in written
+        ]
+        merged = sum(1 for w in written if not w.new)
+        extra = {"duplicates": merged} if merged else None
+        return wire.envelope(objs, total_count=len(objs), paged=False, extra_meta=extra)
 
     # -- derived records (robots) ---------------------------------------------------------------
-    def derived_rows(
+    def derived(
         self, principal: Principal, items: Sequence[tuple[str, str, Any, Sequence[str]]], *, now: int
-    ) -> list[dict[Table, list[dict[str, Any]]]]:
-        """The rows of records written for `principal` by something acting for them (a robot), with ids
-        chosen by the caller: one `{table: rows}` per `(id, recType, data, tags)`, shaped as `prepare`
-        shapes an ingested record (co-owners, tags, uplink columns), without de-duplication (the ids
-        already make a retry harmless). Checks like `prepare`; writes nothing. Outbox events are for the
-        writing transaction to add (`Snapshot.with_events`), from what it sees."""
+    ) -> list[NewRecord]:
+        """Records written for `principal` by something acting for them (a robot), with ids chosen by the
+        caller, one per `(id, recType, data, tags)`, shaped as `prepare` shapes an ingested record
+        (co-owners, tags, uplink columns); the ids make a retry harmless. Checks like `prepare`; writes
+        nothing."""
         principal.require("SHARE", "WRITE")
-        parts: list[dict[Table, list[dict[str, Any]]]] = []
+        batch = []
         for record_id, rec_type, data, tags in items:
             wire.check_rec_type(rec_type)
             tag_list = wire.check_tags(list(tags))
             check_document(data)
             co_owners = self._sharing.co_owners(principal, rec_type)
-            row = _record_row(
-                principal,
-                record_id,
-                rec_type,
-                data,
-                wire.compact_json(tag_list) if tag_list else _EMPTY_TAGS,
-                wire.compact_json(list(co_owners)) if co_owners else _NO_OWNERS,
-                now,
-                None,
-            )
-            uplink = ingest.parse(data, {})
-            if uplink is not None:  # a robot forwarding an uplink feeds device clusters like ingest does
-                _add_uplink(row, uplink)
-            part: dict[Table, list[dict[str, Any]]] = {
-                records: [row],
-                record_tags: [{"record_id": record_id, "tag": t, "rec_type": rec_type} for t in tag_list],
-                record_owners: [
-                    {"record_id": record_id, "owner_user": o, "rec_type": rec_type} for o in co_owners
-                ],
-            }
-            parts.append(part)
-        return parts
+            record = _new_record(principal, record_id, rec_type, data, now, None)
+            record.tags, record.tags_json = tag_list, wire.compact_json(tag_list) if tag_list else _EMPTY
+            record.co_owners = co_owners
+            record.owners_json = wire.compact_json(list(co_owners)) if co_owners else _EMPTY
+            # A robot forwarding an uplink feeds device clusters as ingest does (no de-duplication).
+            _add_uplink(record, ingest.parse(data, {}))
+            record.frame_key = None
+            batch.append(record)
+        return batch
 
     # -- reading ------------------------------------------------------------------------------
     def page(self, principal: Principal, query: ListQuery) -> RecordPage:
@@ -262,54 +235,30 @@ class Shares:
         return wire.envelope([wire.short_row(row)], total_count=1, paged=False)
 
 
-def _record_row(
-    principal: Principal,
-    record_id: str,
-    rec_type: str,
-    data: dict[str, Any],
-    tags_json: str,
-    owners_json: str,
-    now: int,
-    ip: str | None,
-) -> dict[str, Any]:
-    """The `records` row of one document, as the writer inserts it (JSON as text, no uplink yet)."""
-    data_json = wire.compact_json(data)
-    return {
-        "id": record_id,
-        "rec_type": rec_type,
-        "owner_user": principal.email,
-        "owner_org": principal.org,
-        "owner_app": principal.app_id,
-        "owners": owners_json,
-        "data": data_json,
-        "tags": tags_json,
-        "name": "",
-        "desc": "",
-        "checksum": wire.checksum(data_json),
-        "tstamp": now,
-        "updated": now,
-        "creator": principal.email,
-        "updater": principal.email,
-        "token_id": principal.token_id,
-        "remote_ip": ip,
-        "network": None,
-        "dev_eui": None,
-        "f_port": None,
-        "f_cnt": None,
-        "received_at": None,
-        "frame_key": None,
-        "uplink": None,
-    }
-
-
-def _add_uplink(row: dict[str, Any], uplink: ingest.Uplink) -> str | None:
-    """Fill the uplink columns; returns the frame's de-duplication key (None when it has none)."""
-    row.update(
-        network=uplink.network,
-        dev_eui=uplink.dev_eui,
-        f_port=uplink.f_port,
-        f_cnt=uplink.f_cnt,
-        received_at=uplink.received_at,
-        uplink=wire.compact_json(uplink.to_json()),
+def _new_record(
+    principal: Principal, record_id: str, rec_type: str, data: Any, now: int, ip: str | None
+) -> NewRecord:
+    return NewRecord(
+        id=record_id,
+        rec_type=rec_type,
+        owner_user=principal.email,
+        owner_org=principal.org,
+        owner_app=principal.app_id,
+        data=wire.compact_json(data),
+        tstamp=now,
+        token_id=principal.token_id,
+        remote_ip=ip,
     )
-    return uplink.frame_key()
+
+
+def _add_uplink(record: NewRecord, uplink: ingest.Uplink | None) -> None:
+    """Fill the uplink fields and the frame's de-duplication key (None when it has none)."""
+    if uplink is None:
+        return
+    record.network = uplink.network
+    record.dev_eui = uplink.dev_eui
+    record.f_port = uplink.f_port
+    record.f_cnt = uplink.f_cnt
+    record.received_at = uplink.received_at
+    record.uplink = uplink.to_json()
+    record.frame_key = uplink.frame_key()

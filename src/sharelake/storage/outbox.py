@@ -27,9 +27,21 @@ from sharelake.storage.tables import outbox, records
 from sharelake.storage.types import AnyRow
 
 
-def event(record_id: str, rec_type: str, now: int) -> dict[str, Any]:
-    """An outbox row for a new record (goes into the record's write job)."""
-    return {"record_id": record_id, "rec_type": rec_type, "created_at": now, "available_at": now}
+def event(record_id: str, rec_type: str, now: int, consumer: str | None = None) -> dict[str, Any]:
+    """An outbox row for a new record: for every consumer of its recType, or only `consumer`."""
+    return {
+        "record_id": record_id,
+        "rec_type": rec_type,
+        "consumer": consumer,
+        "created_at": now,
+        "available_at": now,
+    }
+
+
+def add(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
+    """Queue events (rows made by `event`)."""
+    if events:
+        conn.execute(insert(outbox), list(events))
 
 
 def claim(conn: Connection, now: int, lease_ms: int, limit: int) -> list[AnyRow]:

@@ -1,4 +1,4 @@
-"""Robots' storage: their logs, their schedules, and the records they write (each exactly once).
+"""Robots' storage: their logs and their schedules.
 
 Schedules are claimed like outbox events: with a lease, and on PostgreSQL `FOR UPDATE SKIP LOCKED`, so
 several workers share the due robots without running one twice.
@@ -6,36 +6,19 @@ several workers share the due robots without running one twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from sharelake.storage.tables import records, robot_logs, robot_schedule
+from sharelake.storage.tables import robot_logs, robot_schedule
 from sharelake.storage.types import AnyRow
 
 
 def _insert(conn: Connection, table: Table) -> Any:
     return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
-
-
-# -- records --------------------------------------------------------------------------------------------
-def create_records(conn: Connection, parts: Sequence[Mapping[Table, Sequence[dict[str, Any]]]]) -> int:
-    """Insert derived records with their tags, co-owners and outbox events; a record whose id is stored
-    already (an earlier try of the same event) is skipped with everything that goes with it."""
-    created = 0
-    for part in parts:
-        (row,) = part[records]
-        statement = _insert(conn, records).values(**row).on_conflict_do_nothing(index_elements=["id"])
-        if conn.execute(statement.returning(records.c.id)).first() is None:
-            continue
-        created += 1
-        for table, rows in part.items():
-            if table is not records and rows:
-                conn.execute(insert(table), list(rows))
-    return created
 
 
 # -- logs -----------------------------------------------------------------------------------------------

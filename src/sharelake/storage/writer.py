@@ -1,9 +1,10 @@
 """Group commit: concurrent writers share one transaction, and each hears back after the commit.
 
-Requests hand over a `WriteJob`; the writer takes whatever is waiting (up to `max_batch` jobs), writes
-it all in one transaction with one `executemany` per table, commits, then wakes every waiter. A job is
-acknowledged only after its commit, so an answered request is durable; if a batch fails, its jobs are
-retried one by one so one bad job cannot sink the others, and a failed job raises in its own caller.
+Requests hand over a `WriteJob`; the writer takes whatever is waiting (up to `max_batch` jobs) and hands
+the batch to its `commit` function (the records' commit pipeline, `services.writes`), which writes it all
+in one transaction and sets each job's result; then it wakes every waiter. A job is acknowledged only
+after its commit, so an answered request is durable; if a batch fails, its jobs are retried one by one
+so one bad job cannot sink the others, and a failed job raises in its own caller.
 
 Two ways to run the batches:
 - **a writer thread** (PostgreSQL, and callers outside the event loop): network round trips and commit
@@ -19,36 +20,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import operator
 import queue
 import threading
-import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from sharelake.domain.errors import Unavailable
-from sharelake.storage.engine import write_transaction
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class WriteJob:
-    """Rows to insert, per table, plus an optional step run inside the transaction first.
+    """What one caller wants written (`items`: for the commit function to read) and, once committed,
+    what it answers (`result`)."""
 
-    `before(conn, job, state)` may replace `job.rows` (e.g. drop a duplicate) and returns the job's
-    result; `state` is shared by the jobs of one batch. It must be safe to run again: a failed
-    batch is retried job by job.
-    """
-
-    rows: dict[Table, list[dict[str, Any]]]
-    before: Callable[[Connection, WriteJob, dict[str, Any]], Any] | None = None
-    frames: list[tuple[str, str, str]] | None = None  # (owner, recType, frame key) of uplinks, for dedup
+    items: Sequence[Any]
     result: Any = None
     error: BaseException | None = None
     _loop: asyncio.AbstractEventLoop | None = None
@@ -56,34 +47,28 @@ class WriteJob:
     _done: threading.Event | None = field(default=None)
 
 
+# Writes and commits a batch in one transaction, setting each job's `result`; it must be safe to run
+# again on any of the batch's jobs (a failed batch is retried job by job).
+Commit = Callable[[list[WriteJob]], None]
+
+
 _STOP = object()
 
 
 class GroupWriter:
     def __init__(
-        self, engine: Engine, *, max_batch: int = 512, inline: bool | None = None, threads: int = 1
+        self, commit: Commit, *, max_batch: int = 512, inline: bool = False, threads: int = 1
     ) -> None:
-        self._engine = engine
+        self._commit_batch = commit
         self._max_batch = max_batch
         self._threads = max(1, threads)
-        self.inline = engine.dialect.name == "sqlite" if inline is None else inline
+        self.inline = inline
         self._pending: list[WriteJob] = []
         self._flush_scheduled = False
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
-        self.after_commit: list[Callable[[list[WriteJob]], None]] = []
-        self.last_commit_seconds = 0.0  # how long the latest batch took to write and commit
-        # Run inside the batch's transaction, last (e.g. a NOTIFY that must arrive with the commit).
-        self.before_commit: list[Callable[[Connection, list[WriteJob]], None]] = []
-        # Run inside the batch's transaction, first, with the batch's shared state (e.g. one lookup
-        # for what every job's `before` would otherwise ask one by one).
-        self.before_batch: list[Callable[[Connection, list[WriteJob], dict[str, Any]], None]] = []
-        # Run inside the batch's transaction once every job's `before` has settled its rows, before the
-        # inserts (e.g. deciding which records get an outbox event, from what this transaction sees).
-        self.before_insert: list[Callable[[Connection, list[WriteJob]], None]] = []
-        self._inserts: dict[tuple[Table, tuple[str, ...]], tuple[str, Callable[[dict[str, Any]], Any]]] = {}
 
     # -- submitting ---------------------------------------------------------------------------
     async def write(self, job: WriteJob) -> Any:
@@ -177,11 +162,8 @@ class GroupWriter:
 
     def _commit(self, batch: list[WriteJob]) -> None:
         """Write and commit `batch`; each job ends with its result or its error (waiters not woken)."""
-        started = time.perf_counter()
         try:
-            with write_transaction(self._engine) as conn:
-                self._apply(conn, batch)
-            self.last_commit_seconds = time.perf_counter() - started
+            self._commit_batch(batch)
         except Exception as exc:
             if len(batch) > 1:
                 log.warning("group commit of %d jobs failed (%s); retrying them one by one", len(batch), exc)
@@ -198,50 +180,6 @@ class GroupWriter:
                 if isinstance(exc, SQLAlchemyError)
                 else exc
             )
-        else:
-            for hook in self.after_commit:
-                try:
-                    hook(batch)
-                except Exception:
-                    log.exception("after-commit hook failed")
-
-    def _apply(self, conn: Connection, batch: list[WriteJob]) -> None:
-        merged: dict[Table, list[dict[str, Any]]] = defaultdict(list)
-        state: dict[str, Any] = {}
-        for prepare in self.before_batch:
-            prepare(conn, batch, state)
-        for job in batch:
-            if job.before is not None:
-                job.result = job.before(conn, job, state)
-        for settle in self.before_insert:
-            settle(conn, batch)
-        for job in batch:
-            for table, rows in job.rows.items():
-                merged[table].extend(rows)
-        for table, rows in merged.items():
-            if rows:
-                sql, params = self._insert(table, tuple(rows[0]))
-                conn.exec_driver_sql(sql, [params(row) for row in rows])
-        for hook in self.before_commit:
-            hook(conn, batch)
-
-    def _insert(self, table: Table, keys: tuple[str, ...]) -> tuple[str, Callable[[dict[str, Any]], Any]]:
-        """The INSERT of these columns compiled once for this database, and how to turn a row into its
-        parameters. Bypasses per-row bind processing: rows hold driver-ready values already (JSON
-        documents as text), and the writer thread holds the GIL as little as it can. Every row of a
-        table in one batch has the same keys."""
-        cached = self._inserts.get((table, keys))
-        if cached is None:
-            compiled = table.insert().compile(dialect=self._engine.dialect, column_keys=list(keys))
-            order = compiled.positiontup
-            if order:  # positional paramstyle (sqlite's qmark)
-                getter = operator.itemgetter(*order)
-                single = len(order) == 1
-                cached = (compiled.string, (lambda row: (getter(row),)) if single else getter)
-            else:  # named paramstyle (psycopg's pyformat): the row dict itself
-                cached = (compiled.string, lambda row: row)
-            self._inserts[(table, keys)] = cached
-        return cached
 
     @staticmethod
     def _wake(batch: list[WriteJob]) -> None:

@@ -23,10 +23,10 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
-    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from sharelake.domain import record_fields
 from sharelake.storage.tables import record_owners, record_tags, records
 from sharelake.storage.types import AnyRow
 
@@ -35,23 +35,11 @@ COLUMNS = [c for c in records.c if c.name != "frame_key"]
 
 SortKey = tuple[str, bool]  # (field, descending) — field is a column name or "data.a.b"
 
+# Sort keys that name a column (the catalogue's sortable fields); "data.a.b" paths are the rest.
 _FIELD_COLUMNS = {
-    "tstamp": records.c.tstamp,
-    "createDate": records.c.tstamp,
-    "updateDate": records.c.updated,
-    "id": records.c.id,
-    "_id": records.c.id,
-    "name": records.c.name,
-    "desc": records.c.desc,
-    "recType": records.c.rec_type,
-    "creatorId": records.c.creator,
-    "updaterId": records.c.updater,
-    "devEui": records.c.dev_eui,
-    "fCnt": records.c.f_cnt,
-    "fPort": records.c.f_port,
-    "receivedAt": records.c.received_at,
+    name: records.c[column] for name in record_fields.SORTABLE if (column := record_fields.sort_column(name))
 }
-SORTABLE = frozenset(_FIELD_COLUMNS)
+SORTABLE = record_fields.SORTABLE
 
 
 @dataclass(slots=True)
@@ -228,27 +216,6 @@ def delete_ids(conn: Connection, record_ids: Sequence[str]) -> int:
     conn.execute(delete(record_tags).where(record_tags.c.record_id.in_(record_ids)))
     conn.execute(delete(record_owners).where(record_owners.c.record_id.in_(record_ids)))
     return conn.execute(delete(records).where(records.c.id.in_(record_ids))).rowcount
-
-
-def find_frames(conn: Connection, slots: Sequence[tuple[str, str, str]]) -> list[AnyRow]:
-    """The stored records of these (owner, recType, frame key) uplink frames, for de-duplication.
-
-    Asks by frame key alone, which leads `ix_records_frame_key`: with owner and recType in the
-    WHERE too, PostgreSQL chose their index and filtered every record of the recType whenever its
-    statistics lagged the table's growth. A frame key is a hash, so the few rows another owner or
-    recType shares it with are dropped here; so are records outside the window (the caller's)."""
-    if not slots:
-        return []
-    query = select(
-        records.c.id, records.c.owner_user, records.c.rec_type, records.c.frame_key,
-        records.c.tstamp, records.c.tags, records.c.uplink,
-    ).where(records.c.frame_key.in_({s[2] for s in slots}))  # fmt: skip
-    wanted = set(slots)
-    return [row for row in conn.execute(query) if (row.owner_user, row.rec_type, row.frame_key) in wanted]
-
-
-def set_uplink(conn: Connection, record_id: str, uplink_json: str) -> None:
-    conn.execute(update(records).where(records.c.id == record_id).values(uplink=uplink_json))
 
 
 def rec_types(conn: Connection, visible: ColumnElement[bool]) -> list[Row[Any]]:

@@ -1,0 +1,134 @@
+"""Writing records: the one door every producer uses, and what happens when they commit, in order.
+
+Every record — an HTTP or MQTT uplink, a device cluster's unpacked record, a robot's write — is built as
+a `NewRecord` and stored by `Writes.insert` inside a transaction opened by `Writes.transaction`. For each
+batch, in this order and in the writing transaction:
+
+1. the records go in by the storage door (`storage.records.insert`): new, or merged into the stored copy
+   of the same LoRaWAN frame, or (ids derived from a source) kept or replaced;
+2. the new records something consumes get their outbox events, decided from the consumers this
+   transaction sees (`Consumers.seen_by`), so a record committed after a cluster's or robot's save
+   always gets its event;
+3. just before the commit, once per transaction: other processes' live streams are told which recTypes
+   changed (PostgreSQL NOTIFY, delivered with the commit).
+
+After the commit: this process's worker is woken when events were queued, this process's live streams
+are woken, and the commit is measured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine
+
+from sharelake.domain.clock import now_ms
+from sharelake.metrics import Metrics
+from sharelake.services.changes import Changes
+from sharelake.services.consumers import Consumers
+from sharelake.storage import outbox
+from sharelake.storage import records as store
+from sharelake.storage.engine import write_transaction
+from sharelake.storage.records import NewRecord, Repeat, Written
+from sharelake.storage.writer import WriteJob
+
+_TX = "sharelake.writes"  # conn.info: the open transaction's `_Tx`
+
+
+@dataclass(slots=True)
+class _Tx:
+    """What one transaction wrote, for the steps at and after its commit."""
+
+    rec_types: set[str] = field(default_factory=set)
+    events: int = 0
+    records: int = 0
+
+
+class Writes:
+    def __init__(
+        self,
+        engine: Engine,
+        consumers: Consumers,
+        changes: Changes,
+        metrics: Metrics,
+        *,
+        window_ms: int,
+        wake_worker: Callable[[], None],
+    ) -> None:
+        self._engine = engine
+        self._consumers = consumers
+        self._changes = changes
+        self._metrics = metrics
+        self._window_ms = window_ms
+        self._wake_worker = wake_worker
+        self._postgres = engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction in which `insert` may be called; the commit steps run around its end."""
+        tx = _Tx()
+        with write_transaction(self._engine) as conn:
+            conn.info[_TX] = tx
+            try:
+                yield conn
+                if tx.rec_types and self._postgres:
+                    self._changes.announce(conn, tx.rec_types)
+            finally:
+                conn.info.pop(_TX, None)
+        if tx.events:
+            self._wake_worker()
+        if tx.rec_types:
+            self._changes.notify(tx.rec_types)
+
+    def insert(
+        self,
+        conn: Connection,
+        batch: Sequence[NewRecord],
+        *,
+        repeat: Repeat = Repeat.KEEP,
+        consumed_by: Sequence[str] | None = None,
+    ) -> list[Written]:
+        """Store `batch` (see the module's steps); one `Written` per record, in order. `consumed_by`
+        narrows which kinds of consumer get events for these records (None: every kind)."""
+        tx: _Tx | None = conn.info.get(_TX)
+        if tx is None:
+            raise RuntimeError("records are written inside Writes.transaction()")
+        written = store.insert(conn, batch, repeat=repeat, window_ms=self._window_ms, now=now_ms())
+        new = [w for w in written if w.new]
+        if not new:
+            return written
+        # Read once per transaction, and before anything else the transaction locks (the lock order
+        # in `services.consumers`).
+        seen = self._consumers.seen_by(conn)
+        events = []
+        for record in new:
+            if consumed_by is None:  # one event for every consumer of the recType
+                if seen.wants(record.rec_type):
+                    events.append(outbox.event(record.id, record.rec_type, record.tstamp))
+                continue
+            for consumer in seen.for_rec_type(record.rec_type):
+                if consumer.kind in consumed_by:
+                    events.append(outbox.event(record.id, record.rec_type, record.tstamp, consumer.id))
+        outbox.add(conn, events)
+        tx.events += len(events)
+        tx.records += len(new)
+        tx.rec_types.update(w.rec_type for w in new)
+        return written
+
+    # -- the group commit of ingest --------------------------------------------------------------
+    def commit_jobs(self, jobs: list[WriteJob]) -> None:
+        """The group writer's commit: every job's records in one transaction; each job's result is the
+        `Written` of its records, in order."""
+        started = time.perf_counter()
+        with self.transaction() as conn:
+            batch = [record for job in jobs for record in job.items]
+            written = self.insert(conn, batch, repeat=Repeat.MERGE)
+        at = 0
+        for job in jobs:
+            job.result = written[at : at + len(job.items)]
+            at += len(job.items)
+        self._metrics.commit_batch.observe(len(jobs))
+        self._metrics.commit_seconds.observe(time.perf_counter() - started)
