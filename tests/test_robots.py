@@ -407,6 +407,33 @@ def test_a_robot_can_feed_a_device_cluster(tenant: Tenant, lake: Lake) -> None:
     assert unpacked["data"]["temperature_1"] == -4.1
 
 
+def test_a_robot_runs_on_what_a_device_cluster_unpacked_but_not_on_a_replay(tenant: Tenant, lake: Lake) -> None:
+    cluster = {
+        "name": "lab",
+        "data": {
+            "devices": [{"id": DEV}],
+            "meta": {"unpacker": "cayenne-lpp"},
+            "targetRecType": "io.lab.decoded",
+        },
+    }
+    response = tenant.client.post("/device/io.lab.raw", json=cluster, headers=tenant.headers)
+    response.raise_for_status()
+    script = """
+    function main(text, auth) {
+      var decoded = lib.parseMsg(text).objs[0].data;
+      lib.writeShare(auth, 'io.lab.alarms', {celsius: decoded.temperature_1});
+    }"""
+    made(tenant, "io.lab.decoded", script)
+    tenant.post("io.lab.raw", tts("0167FFD7"))
+    Worker(lake).drain()
+    (alarm,) = records(tenant, "io.lab.alarms")
+    assert alarm["data"] == {"celsius": -4.1}
+    doc = response.json()["objs"][0]
+    tenant.client.post(f"/device/io.lab.raw/{doc['id']}/replay", headers=tenant.headers)
+    Worker(lake).drain()
+    assert len(records(tenant, "io.lab.alarms")) == 1  # a replay rewrites; it does not run robots again
+
+
 def test_the_log_is_the_owners_paged_newest_first_and_bounded(
     make_tenant: Callable[..., Tenant], lake: Lake
 ) -> None:
