@@ -407,7 +407,9 @@ def test_a_robot_can_feed_a_device_cluster(tenant: Tenant, lake: Lake) -> None:
     assert unpacked["data"]["temperature_1"] == -4.1
 
 
-def test_a_robot_runs_on_what_a_device_cluster_unpacked_but_not_on_a_replay(tenant: Tenant, lake: Lake) -> None:
+def test_a_robot_runs_on_what_a_device_cluster_unpacked_but_not_on_a_replay(
+    tenant: Tenant, lake: Lake
+) -> None:
     cluster = {
         "name": "lab",
         "data": {
