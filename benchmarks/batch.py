@@ -23,7 +23,7 @@ from sharelake.storage.records import row as record_row
 from sharelake.storage.tables import records
 
 SECTION = "batch"
-TARGET = ratio_at_least(0.5)
+TARGET = ratio_at_least(0.7)
 REC_TYPE = "io.bench.batch"
 BODIES = 16  # distinct array bodies wrk cycles through
 

@@ -348,10 +348,11 @@ class Bench:
         return Account(email, app.id, pipe, bearer, lake.tokens.authenticate(bearer, None))
 
     @contextmanager
-    def sharelake(self, name: str) -> Iterator[Server]:
-        """`sharelake serve --no-worker` on this database, in its own process."""
+    def sharelake(self, name: str, *, worker: bool = True) -> Iterator[Server]:
+        """`sharelake serve` on this database, in its own process, as users run it: access log and
+        worker on (`worker=False`: `--no-worker`, for a `sharelake worker` of its own)."""
         port = free_port()
-        args = [str(BIN / "sharelake"), "serve", "--no-worker", "--no-access-log", "--port", str(port)]
+        args = [str(BIN / "sharelake"), "serve", "--port", str(port), *([] if worker else ["--no-worker"])]
         with _process(args, server_env(self.db.url, self.tmp), port, self.tmp / f"{name}.log") as server:
             yield server
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
+import logging.handlers
+import queue
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,9 +22,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def setup_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    """Log lines go to stderr from a thread of their own: a request (the access log writes one line
+    each) only queues its line, and never waits on the write in the event loop."""
+    root = logging.getLogger()
+    if any(isinstance(h, logging.handlers.QueueHandler) for h in root.handlers):
+        return
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(lines, stream)
+    listener.start()
+    atexit.register(listener.stop)  # what is queued is written before the process ends
+    root.addHandler(logging.handlers.QueueHandler(lines))
+    root.setLevel(level)
 
 
 def load_settings() -> Settings:

@@ -265,7 +265,7 @@ class Clusters:
         # it, a replay overwrites what the codec produced. Robots on the target recType run on a new one
         # (not on a replay's rewrite); other clusters never do, so no chain of clusters can loop.
         repeat, consumed_by = (Repeat.REPLACE, ()) if replace else (Repeat.KEEP, ("robo",))
-        return [lambda conn: self._writes.insert(conn, [record_new], repeat=repeat, consumed_by=consumed_by)]
+        return [lambda conn: self._writes.add(conn, [record_new], repeat=repeat, consumed_by=consumed_by)]
 
     def visible_record(self, conn: Connection, doc: AnyRow, record_id: str, rec_type: str) -> AnyRow | None:
         """The record, if the cluster's owner may read it."""

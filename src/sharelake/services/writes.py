@@ -45,6 +45,8 @@ class _Tx:
     rec_types: set[str] = field(default_factory=set)
     events: int = 0
     records: int = 0
+    # Records `add`ed, stored together just before the commit: (repeat, consumed_by) -> records.
+    later: dict[tuple[Repeat, tuple[str, ...] | None], list[NewRecord]] = field(default_factory=dict)
 
 
 class Writes:
@@ -74,6 +76,8 @@ class Writes:
             conn.info[_TX] = tx
             try:
                 yield conn
+                for (repeat, consumed_by), batch in tx.later.items():
+                    self.insert(conn, batch, repeat=repeat, consumed_by=consumed_by)
                 if tx.rec_types and self._postgres:
                     self._changes.announce(conn, tx.rec_types)
             finally:
@@ -117,6 +121,24 @@ class Writes:
         tx.records += len(new)
         tx.rec_types.update(w.rec_type for w in new)
         return written
+
+    def add(
+        self,
+        conn: Connection,
+        batch: Sequence[NewRecord],
+        *,
+        repeat: Repeat = Repeat.KEEP,
+        consumed_by: Sequence[str] | None = None,
+    ) -> None:
+        """`insert`, at the end of the transaction, together with every other record added to it: the
+        worker's unpacked records of a batch of events go in as one statement, not one each."""
+        tx: _Tx | None = conn.info.get(_TX)
+        if tx is None:
+            raise RuntimeError("records are written inside Writes.transaction()")
+        # Now, not at the end: the consumers are read before anything else this transaction locks.
+        self._consumers.seen_by(conn)
+        key = (repeat, None if consumed_by is None else tuple(consumed_by))
+        tx.later.setdefault(key, []).extend(batch)
 
     # -- the group commit of ingest --------------------------------------------------------------
     def commit_jobs(self, jobs: list[WriteJob]) -> None:

@@ -221,7 +221,9 @@ def _stored_frames(
 def _by_id(conn: Connection, batch: Sequence[NewRecord], repeat: Repeat) -> list[Written]:
     """Records with ids chosen by their producer (derived from what they came from): one statement that
     skips (KEEP) or overwrites (REPLACE) a record already stored under its id."""
-    rows = [row(r) for r in batch]
+    # One row per id: a statement may not insert and then update the same row.
+    unique = {r.id: r for r in (batch if repeat is Repeat.REPLACE else reversed(batch))}
+    rows = [row(r) for r in unique.values()]
     statement = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(records).values(rows)
     if repeat is Repeat.REPLACE:
         kept = {k: statement.excluded[k] for k in ("data", "tags", "checksum", "updated")}
@@ -229,9 +231,13 @@ def _by_id(conn: Connection, batch: Sequence[NewRecord], repeat: Repeat) -> list
     else:
         statement = statement.on_conflict_do_nothing(index_elements=["id"])
     written = {hit.id for hit in conn.execute(statement.returning(records.c.id))}
-    fresh = [r for r in batch if r.id in written]
+    fresh = [r for r in unique.values() if r.id in written]
     _insert_children(conn, fresh, on_conflict=True)
-    return [Written(r.id, r.rec_type, r.tstamp, r.tags_json, "", r.id in written) for r in batch]
+    out = []
+    for r in batch:
+        out.append(Written(r.id, r.rec_type, r.tstamp, r.tags_json, "", r.id in written))
+        written.discard(r.id)  # a second copy of an id in the batch was not written
+    return out
 
 
 def _insert_rows(conn: Connection, fresh: Sequence[NewRecord]) -> None:
