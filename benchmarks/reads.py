@@ -21,9 +21,9 @@ import orjson
 from sqlalchemy import text
 
 from benchmarks.common import Account, Bench, Row, Server, Target, at_most, log, timed
-from sharelake.api.params import list_query
 from sharelake.domain.clock import to_iso
 from sharelake.domain.records import checksum, encode_cursor
+from sharelake.web.params import list_query
 
 SECTION = "reads"
 REC_TYPE = "io.bench.reads"

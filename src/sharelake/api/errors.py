@@ -1,10 +1,10 @@
-"""The one place where errors become HTTP answers: `{"error": {"code", "message"}}`."""
+"""The API's exception handlers: domain errors (mapped in `web.errors`), FastAPI's validation errors,
+Starlette's HTTP errors and the unexpected all answer `{"error": {"code", "message"}}`."""
 
 from __future__ import annotations
 
 import logging
 
-import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -13,17 +13,11 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Scope
 
-from sharelake.domain.errors import (
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-    RateLimited,
-    SharelakeError,
-    TooLarge,
-    Unauthenticated,
-    Unavailable,
-)
+from sharelake.domain.errors import SharelakeError
+
+# Also imported from here by the ingest door.
+from sharelake.web.errors import error_response as error_response
+from sharelake.web.errors import from_domain as from_domain
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +25,6 @@ log = logging.getLogger(__name__)
 DOOR_METHODS = "sharelake.door_methods"
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
-STATUS: list[tuple[type[SharelakeError], int]] = [
-    (TooLarge, 413),
-    (Invalid, 400),
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (RateLimited, 429),
-    (Unavailable, 503),
-]
 _HTTP_CODES = {
     400: "invalid_request",
     401: "unauthenticated",
@@ -51,29 +35,6 @@ _HTTP_CODES = {
     413: "body_too_large",
     415: "unsupported_media_type",
 }
-
-
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    body = orjson.dumps({"error": {"code": code, "message": message}})
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
-
-
-def status_of(exc: SharelakeError) -> int:
-    for kind, status in STATUS:
-        if isinstance(exc, kind):
-            return status
-    return 400
-
-
-def from_domain(exc: SharelakeError) -> Response:
-    headers: dict[str, str] = {}
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after)
-    elif isinstance(exc, Unauthenticated):
-        headers["WWW-Authenticate"] = 'Bearer realm="sharelake"'
-    elif isinstance(exc, Unavailable):
-        headers["Retry-After"] = "5"
-    return error_response(status_of(exc), exc.code, exc.message, headers or None)
 
 
 async def _domain(_request: Request, exc: Exception) -> Response:

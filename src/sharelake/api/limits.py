@@ -7,8 +7,8 @@ from __future__ import annotations
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sharelake.api.errors import error_response, from_domain
 from sharelake.domain.errors import Invalid, TooLarge
+from sharelake.web.errors import error_response, from_domain
 
 
 class BodyLimit:

@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from sharelake import __version__
-from sharelake.api.errors import status_of
 from sharelake.console import nav, session
 from sharelake.domain.clock import now_ms, to_iso
 from sharelake.domain.errors import RateLimited, SharelakeError
+from sharelake.web.errors import status_of
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

@@ -1,4 +1,4 @@
-"""The one tree of domain errors; `api/errors.py` is the only place that maps them to HTTP.
+"""The one tree of domain errors; `web/errors.py` is the only place that maps them to HTTP.
 
 SharelakeError                  code / message, nothing else
 ├── Invalid                     the caller sent something unusable (bad recType, parameter, JSON)

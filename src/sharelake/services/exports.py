@@ -19,8 +19,8 @@ from sharelake.domain import records as wire
 from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import Invalid
 from sharelake.domain.principal import Principal
+from sharelake.domain.reads import Filter, Page
 from sharelake.services.shares import ListQuery, Shares
-from sharelake.storage.records import Filter, Page
 
 PAGE = 1000
 FORMATS = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}

@@ -21,6 +21,7 @@ from sharelake.domain.clock import now_ms, to_iso
 from sharelake.domain.clusters import derived_id
 from sharelake.domain.errors import Invalid, NotFound, SharelakeError
 from sharelake.domain.principal import Principal
+from sharelake.domain.reads import Filter, Page
 from sharelake.robots.config import RobotConfig, normalize_robot_data
 from sharelake.robots.lib import MAX_WRITES, Library, builtins
 from sharelake.robots.runtime import MAX_RUNS, Outcome, Runtime, request_key
@@ -30,7 +31,7 @@ from sharelake.services.documents import Documents, Kind
 from sharelake.services.shares import ListQuery, Shares
 from sharelake.services.writes import Writes
 from sharelake.storage import robots as store
-from sharelake.storage.records import Filter, NewRecord, Page
+from sharelake.storage.records import NewRecord
 from sharelake.storage.types import AnyRow
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from sharelake.domain.bodies import check_document, parse_body
 from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import NotFound
 from sharelake.domain.principal import Principal
+from sharelake.domain.reads import Filter, Page
 from sharelake.services.audit import Audit
 from sharelake.services.sharing import Sharing
 from sharelake.storage import records as store
@@ -29,8 +30,8 @@ _EMPTY = "[]"
 class ListQuery:
     """A parsed `GET /share/...`: what to read, how to page it, how much to show."""
 
-    flt: store.Filter
-    page: store.Page
+    flt: Filter
+    page: Page
     page_number: int = 1
     details: bool = True
     cursor: bool = False  # answer with a `next` cursor (default or tstamp sorts only)
@@ -153,7 +154,7 @@ class Shares:
         """The rows of one page, the count, and the cursor of the next page (None at the end)."""
         principal.require("SHARE", "READ")
         page = query.page
-        fetch = store.Page(sort=page.sort, limit=page.limit + 1, offset=page.offset, after=page.after)
+        fetch = Page(sort=page.sort, limit=page.limit + 1, offset=page.offset, after=page.after)
         with self._engine.connect() as conn:
             seen = self._sharing.visibility(conn, principal, "Read", query.flt.rec_type)
             who = seen.predicate
@@ -205,7 +206,7 @@ class Shares:
         obj = wire.full(row) if details else wire.short_row(row)
         return wire.envelope([obj], total_count=1, per_page=1)
 
-    def latest(self, principal: Principal, flt: store.Filter, *, details: bool = True) -> bytes:
+    def latest(self, principal: Principal, flt: Filter, *, details: bool = True) -> bytes:
         principal.require("SHARE", "READ")
         with self._engine.connect() as conn:
             row = store.latest(conn, self._sharing.visible(conn, principal, "Read", flt.rec_type), flt)

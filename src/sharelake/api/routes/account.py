@@ -10,12 +10,12 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api import params
 from sharelake.api.deps import LakeDep, needs
 from sharelake.domain.clock import to_iso
 from sharelake.domain.principal import Principal
 from sharelake.domain.records import envelope
 from sharelake.services.retention import Policy
+from sharelake.web import params
 
 router = APIRouter()
 

@@ -12,12 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api import params
 from sharelake.api.deps import LakeDep, needs
 from sharelake.domain.errors import Invalid
 from sharelake.domain.principal import Principal
 from sharelake.domain.records import envelope
 from sharelake.services.documents import obj
+from sharelake.web import params
 
 
 def _json(body: bytes) -> Response:

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from sharelake.api import params
 from sharelake.api.deps import LakeDep, needs
 from sharelake.domain.principal import Principal
 from sharelake.domain.records import check_rec_type
+from sharelake.web import params
 
 router = APIRouter(tags=["share"])
 

@@ -8,12 +8,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api import params
 from sharelake.api.deps import LakeDep, needs
 from sharelake.api.routes.documents import router as documents_router
 from sharelake.domain.principal import Principal
 from sharelake.domain.records import envelope
 from sharelake.services.robots import log_obj
+from sharelake.web import params
 
 router = APIRouter()
 router.include_router(documents_router("robo", "ROBO", "robot", "robots"))

@@ -11,12 +11,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api import params
 from sharelake.api.deps import LakeDep, needs
 from sharelake.api.routes.views import run_view
 from sharelake.domain.principal import Principal
+from sharelake.domain.reads import Filter
 from sharelake.domain.records import check_rec_type, check_tags
-from sharelake.storage.records import Filter
+from sharelake.web import params
 
 router = APIRouter(tags=["share"])
 

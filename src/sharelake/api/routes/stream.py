@@ -29,9 +29,9 @@ from sharelake.domain import records as wire
 from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import Invalid, SharelakeError
 from sharelake.domain.principal import Principal
+from sharelake.domain.reads import Filter, Page
 from sharelake.services.lake import Lake
 from sharelake.services.shares import ListQuery
-from sharelake.storage.records import Filter, Page
 
 router = APIRouter(tags=["share"])
 

@@ -9,11 +9,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api.errors import status_of
 from sharelake.console import session
 from sharelake.console.web import ConsoleRoute, redirect, render
 from sharelake.domain.errors import RateLimited, SharelakeError, Unauthenticated
 from sharelake.web.auth import PUBLIC, LakeDep, client_ip
+from sharelake.web.errors import status_of
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sharelake import decoders
-from sharelake.api.errors import status_of
 from sharelake.console import documents, session
 from sharelake.console.documents import Doc
 from sharelake.console.web import ConsoleRoute, redirect, render, with_query
@@ -22,6 +21,7 @@ from sharelake.domain.clock import parse_instant
 from sharelake.domain.clusters import MAX_CODEC, location_tags
 from sharelake.domain.errors import Forbidden, Invalid
 from sharelake.web.auth import LakeDep
+from sharelake.web.errors import status_of
 
 KIND = "device"
 TITLE = "device cluster"

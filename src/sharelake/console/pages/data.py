@@ -17,8 +17,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api.errors import status_of
-from sharelake.api.params import list_query
 from sharelake.console import series, session
 from sharelake.console.web import ConsoleRoute, redirect, render, secure, with_query
 from sharelake.domain import records as wire
@@ -27,6 +25,8 @@ from sharelake.domain.errors import Invalid, NotFound
 from sharelake.services.lake import Lake
 from sharelake.services.shares import RecordPage
 from sharelake.web.auth import LakeDep
+from sharelake.web.errors import status_of
+from sharelake.web.params import list_query
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 

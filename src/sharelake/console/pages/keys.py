@@ -9,12 +9,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api.errors import status_of
 from sharelake.console import session
 from sharelake.console.web import ConsoleRoute, redirect, render, with_query
 from sharelake.domain.errors import Invalid
 from sharelake.services.lake import Lake
 from sharelake.web.auth import LakeDep
+from sharelake.web.errors import status_of
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 

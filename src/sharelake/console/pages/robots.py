@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api.errors import status_of
 from sharelake.console import documents, session
 from sharelake.console.documents import Doc
 from sharelake.console.web import ConsoleRoute, redirect, render, with_query
@@ -24,6 +23,7 @@ from sharelake.robots.config import DEFAULT_SCOPES, MAX_SCRIPT
 from sharelake.services.lake import Lake
 from sharelake.storage.types import AnyRow
 from sharelake.web.auth import LakeDep
+from sharelake.web.errors import status_of
 
 KIND = "robo"
 TITLE = "robot"

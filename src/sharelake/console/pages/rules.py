@@ -12,7 +12,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelake.api.errors import status_of
 from sharelake.console import documents, session
 from sharelake.console.documents import Doc
 from sharelake.console.web import ConsoleRoute, redirect, render, with_query
@@ -20,6 +19,7 @@ from sharelake.domain.errors import Forbidden, Invalid
 from sharelake.domain.rules import OPERATIONS, RESOURCE_TYPES
 from sharelake.services.lake import Lake
 from sharelake.web.auth import LakeDep
+from sharelake.web.errors import status_of
 
 KIND = "rule"
 TITLE = "rule"

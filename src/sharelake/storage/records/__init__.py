@@ -2,10 +2,6 @@
 
 from sharelake.storage.records.read import (
     COLUMNS,
-    SORTABLE,
-    Filter,
-    Page,
-    SortKey,
     count,
     delete_ids,
     get,
@@ -19,12 +15,8 @@ from sharelake.storage.records.write import NewRecord, Repeat, Written, insert, 
 
 __all__ = [
     "COLUMNS",
-    "SORTABLE",
-    "Filter",
     "NewRecord",
-    "Page",
     "Repeat",
-    "SortKey",
     "Written",
     "count",
     "delete_ids",

@@ -7,7 +7,6 @@ records a caller may see, so lists, counts, gets and deletes cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -27,39 +26,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from sharelake.domain import record_fields
+from sharelake.domain.reads import Filter, Page
 from sharelake.storage.tables import record_owners, record_tags, records
 from sharelake.storage.types import AnyRow
 
 # What a record read returns (everything the wire shape needs; not the dedup key).
 COLUMNS = [c for c in records.c if c.name != "frame_key"]
 
-SortKey = tuple[str, bool]  # (field, descending) — field is a column name or "data.a.b"
-
 # Sort keys that name a column (the catalogue's sortable fields); "data.a.b" paths are the rest.
 _FIELD_COLUMNS = {
     name: records.c[column] for name in record_fields.SORTABLE if (column := record_fields.sort_column(name))
 }
-SORTABLE = record_fields.SORTABLE
-
-
-@dataclass(slots=True)
-class Filter:
-    """Which records a read is about, beyond visibility."""
-
-    rec_type: str | None = None
-    record_id: str | None = None
-    tags: Sequence[str] = ()
-    dev_eui: str | None = None
-    t_from: int | None = None
-    t_to: int | None = None
-
-
-@dataclass(slots=True)
-class Page:
-    sort: Sequence[SortKey] = field(default_factory=lambda: [("tstamp", False)])
-    limit: int = 999
-    offset: int = 0
-    after: tuple[int, str] | None = None  # keyset: (tstamp, id) of the last row seen
 
 
 def _where(visible: ColumnElement[bool], flt: Filter) -> list[ColumnElement[bool]]:

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from sharelake.domain import records as wire
 from sharelake.domain.clock import parse_instant
 from sharelake.domain.errors import Invalid
+from sharelake.domain.reads import Filter, Page
+from sharelake.domain.record_fields import SORTABLE
 from sharelake.services.shares import ListQuery
-from sharelake.storage.records import SORTABLE, Filter, Page
 
 MAX_PER_PAGE = 10_000
 DEFAULT_PER_PAGE = 999
