@@ -17,7 +17,9 @@ from sharelake.services.consumers import GENERATION as CONSUMERS_GENERATION
 from sharelake.services.consumers import NOTIFY_CHANNEL as CONSUMERS_CHANNEL
 from sharelake.services.consumers import Consumers, Handler
 from sharelake.services.documents import Documents
+from sharelake.services.events import Events
 from sharelake.services.exports import Exports
+from sharelake.services.housekeeping import Housekeeping
 from sharelake.services.mail import Mailer
 from sharelake.services.passwords import Passwords
 from sharelake.services.retention import Retention
@@ -114,6 +116,11 @@ class Lake:
         self.metrics.gauge("sharelake_outbox_pending", "Outbox events waiting for the worker.", self._pending)
         self.metrics.gauge("sharelake_write_queue", "Write jobs waiting for the writer.", self.writer.queued)
         self.metrics.gauge("sharelake_stream_clients", "Open live streams.", lambda: self.changes.listening)
+        # What the worker runs: the outbox's events, and housekeeping.
+        self.events = Events(
+            self.engine, self.consumers, self.handlers, self.clusters, self.writes, self.metrics
+        )
+        self.housekeeping = Housekeeping(self.engine, settings, self.retention)
         self._listener: Listener | None = None
 
     @property
