@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from sharelake.domain.clusters import derived_id
-from sharelake.robots.scheduler import run_id
 from sharelake.services.lake import Lake
+from sharelake.services.schedules import run_id
 from sharelake.storage.tables import outbox, robot_schedule
 from sharelake.worker import Worker
 from tests.helpers import Tenant

@@ -25,9 +25,9 @@ from sharelake.domain.reads import Filter, Page
 from sharelake.robots.config import RobotConfig, normalize_robot_data
 from sharelake.robots.lib import MAX_WRITES, Library, builtins
 from sharelake.robots.runtime import MAX_RUNS, Outcome, Runtime, request_key
-from sharelake.robots.scheduler import Scheduler
 from sharelake.services.consumers import Consumers, acting_as, doc_data
 from sharelake.services.documents import Documents, Kind
+from sharelake.services.schedules import Scheduler
 from sharelake.services.shares import ListQuery, Shares
 from sharelake.services.writes import Writes
 from sharelake.storage import robots as store
