@@ -14,7 +14,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
+
+from sharelake.storage import notify
 
 NOTIFY_CHANNEL = "sharelake_records"
 ANY = "*"
@@ -74,7 +76,7 @@ class Changes:
                 payload = f"{self._origin}\n{ANY}"
                 break
             payload += "\n" + rec_type
-        conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": NOTIFY_CHANNEL, "p": payload})
+        notify.announce(conn, NOTIFY_CHANNEL, payload)
 
     def heard(self, payload: str) -> None:
         """A NOTIFY from any process (the listener thread calls this)."""

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sharelake.domain.principal import Principal
 from sharelake.domain.scopes import ALL_ALL
-from sharelake.storage import documents, kv
+from sharelake.storage import documents, kv, notify
 from sharelake.storage.types import AnyRow
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,6 @@ class Consumers:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._current: Snapshot | None = None  # replaced whole, never changed: no lock needed
-        self._is_pg = engine.dialect.name == "postgresql"
         # Which consumers of a kind take a record: robots only run on their trigger recType, for example.
         self.triggered: dict[str, Callable[[AnyRow], bool]] = {}
 
@@ -105,8 +104,7 @@ class Consumers:
         """In a transaction that saves or deletes a consumer, before it writes anything else that record
         transactions lock (see the module's lock order)."""
         kv.increment(conn, GENERATION)
-        if self._is_pg:
-            conn.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
+        notify.announce(conn, NOTIFY_CHANNEL)
 
     def warm(self, _payload: str = "") -> None:
         """Reload now, off the write path (after a save, or another process's NOTIFY)."""

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, exists, select, text
+from sqlalchemy import ColumnElement, Connection, Engine
 
 from sharelake.domain.accounts import default_org, normalize_email
 from sharelake.domain.errors import Forbidden, Invalid
@@ -30,10 +30,9 @@ from sharelake.domain.rules import (
     org_condition_holds,
     rec_type_matches,
 )
+from sharelake.storage import notify, users
 from sharelake.storage import rules as rule_store
-from sharelake.storage import users
-from sharelake.storage.tables import record_owners
-from sharelake.storage.visibility import Visibility, visible
+from sharelake.storage.visibility import Visibility, co_owns_any, visible
 
 NOTIFY_CHANNEL = "sharelake_rules"
 
@@ -65,7 +64,6 @@ class Sharing:
         self._snapshot: _Snapshot | None = None
         self._memo: dict[tuple[Party, str], list[Grant]] = {}
         self._co_owners: dict[tuple[str, str, str | None, str, str], tuple[str, ...]] = {}
-        self._is_pg = engine.dialect.name == "postgresql"
 
     # -- the snapshot -------------------------------------------------------------------------
     def invalidate(self, _payload: str = "") -> None:
@@ -76,8 +74,7 @@ class Sharing:
 
     def announce(self, conn: Connection) -> None:
         """Tell the other processes (PostgreSQL) that rules changed; sent when `conn` commits."""
-        if self._is_pg:
-            conn.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
+        notify.announce(conn, NOTIFY_CHANNEL)
 
     def _rules(self) -> _Snapshot:
         snapshot = self._snapshot
@@ -172,14 +169,10 @@ class Sharing:
     ) -> Visibility:
         """The records `principal` may act on with `operation`: the predicate, and the owners when
         that is all it says (`storage.visibility.Visibility`)."""
-        co_owned = select(record_owners.c.record_id).where(record_owners.c.owner_user == principal.email)
-        if rec_type is not None:
-            co_owned = co_owned.where(record_owners.c.rec_type == rec_type)
-        has_co_owned = conn.execute(select(exists(co_owned))).scalar()
         return visible(
             principal.email,
             self.grants(party(principal), operation),
-            co_owned_in=(rec_type or "*") if has_co_owned else None,
+            co_owned_in=(rec_type or "*") if co_owns_any(conn, principal.email, rec_type) else None,
             rec_type=rec_type,
         )
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, Row, text
+from sqlalchemy import Engine, Row
 
 from sharelake.domain import scopes
 from sharelake.domain import tokens as shown
@@ -25,7 +25,7 @@ from sharelake.domain.secrets import hash_secret, new_secret, new_uuid
 from sharelake.services.accounts import BAD_CREDENTIALS, Accounts
 from sharelake.services.audit import Audit
 from sharelake.settings import Settings
-from sharelake.storage import apps, users
+from sharelake.storage import apps, notify, users
 from sharelake.storage import tokens as store
 from sharelake.storage.engine import write_transaction
 
@@ -49,7 +49,6 @@ class Tokens:
         self._revision = 0
         self._watchers: dict[str, set[Callable[[], None]]] = {}
         self._drop_lock = threading.Lock()  # orders a drop against a lookup's caching, guards watchers
-        self._is_pg = engine.dialect.name == "postgresql"
 
     # -- the token endpoint -------------------------------------------------------------------
     def grant(self, params: Mapping[str, str], ip: str | None) -> dict[str, Any]:
@@ -361,11 +360,8 @@ class Tokens:
 
     def announce(self, conn: Any, secret_hashes: list[str]) -> None:
         """Tell the other processes (PostgreSQL) to drop these tokens; sent when `conn` commits."""
-        if self._is_pg:
-            for key in secret_hashes:
-                conn.execute(
-                    text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": key}
-                )
+        for key in secret_hashes:
+            notify.announce(conn, NOTIFY_CHANNEL, key)
 
 
 def _email(conn: Any, user_id: int) -> str:

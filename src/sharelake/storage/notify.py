@@ -1,4 +1,4 @@
-"""PostgreSQL LISTEN in a background thread: how one process hears what another committed."""
+"""PostgreSQL NOTIFY and LISTEN: how one process tells, and another hears, what it committed."""
 
 from __future__ import annotations
 
@@ -7,9 +7,16 @@ import threading
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 log = logging.getLogger(__name__)
+
+
+def announce(conn: Connection, channel: str, payload: str = "") -> None:
+    """NOTIFY `channel` when `conn`'s transaction commits (nothing if it rolls back). On SQLite, nothing:
+    its one process has told itself already."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload})
 
 
 def dsn(engine: Engine) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select
 
 from sharelake.domain.rules import Grant, OrgCondition, rec_type_matches
 from sharelake.storage.tables import record_owners, records
@@ -45,13 +45,22 @@ def visible(
     own = records.c.owner_user == email if len(owners) == 1 else records.c.owner_user.in_(owners)
     clauses.insert(0, own)
     if co_owned_in is not None:
-        co_owned = select(record_owners.c.record_id).where(record_owners.c.owner_user == email)
-        if co_owned_in != "*":
-            co_owned = co_owned.where(record_owners.c.rec_type == co_owned_in)
-        clauses.append(records.c.id.in_(co_owned))
+        clauses.append(records.c.id.in_(_co_owned(email, None if co_owned_in == "*" else co_owned_in)))
     if len(clauses) == 1:
         return Visibility(own, tuple(owners) if rec_type is not None else None)
     return Visibility(or_(*clauses))
+
+
+def co_owns_any(conn: Connection, email: str, rec_type: str | None) -> bool:
+    """Whether `email` co-owns any record (of `rec_type`, when given): what `visible`'s `co_owned_in` asks."""
+    return bool(conn.execute(select(exists(_co_owned(email, rec_type)))).scalar())
+
+
+def _co_owned(email: str, rec_type: str | None) -> Select[tuple[str]]:
+    query = select(record_owners.c.record_id).where(record_owners.c.owner_user == email)
+    if rec_type is not None:
+        query = query.where(record_owners.c.rec_type == rec_type)
+    return query
 
 
 def _grant(grant: Grant) -> ColumnElement[bool]:
