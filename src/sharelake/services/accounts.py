@@ -6,11 +6,10 @@ import logging
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row
-from sqlalchemy.exc import IntegrityError
 
 from sharelake.domain import accounts as rules
 from sharelake.domain.clock import now_ms
-from sharelake.domain.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthenticated
+from sharelake.domain.errors import Forbidden, Invalid, RateLimited, Unauthenticated
 from sharelake.domain.principal import Principal
 from sharelake.domain.secrets import hash_secret, new_secret, new_uuid
 from sharelake.services.audit import Audit
@@ -159,7 +158,7 @@ class Accounts:
                 }
                 if invited and link.org and link.org != user.org:  # accepting an invitation joins the org
                     changes.update(org=link.org, role="member")
-                users.update_fields(conn, user_id, **changes)
+                users.update_(conn, user_id, **changes)
                 throttle.clear(conn, f"acct:{link.email}")
             row = users.get(conn, user_id)
             assert row is not None
@@ -174,19 +173,16 @@ class Accounts:
         org = rules.normalize_org(org) if org else rules.default_org(email)
         rules.check_password(password, min_length=self._settings.password_min_length)
         now = now_ms()
-        try:
-            with write_transaction(self._engine) as conn:
-                user_id = users.create(
-                    conn,
-                    email=email,
-                    org=org,
-                    password_hash=self._passwords.hash(password),
-                    verified_at=now,
-                    created_at=now,
-                )
-                row = users.get(conn, user_id)
-        except IntegrityError:
-            raise Conflict(f"an account for {email} exists already", code="account_exists") from None
+        with write_transaction(self._engine) as conn:  # an existing account: Conflict, from storage
+            user_id = users.create(
+                conn,
+                email=email,
+                org=org,
+                password_hash=self._passwords.hash(password),
+                verified_at=now,
+                created_at=now,
+            )
+            row = users.get(conn, user_id)
         assert row is not None
         return row
 
@@ -277,5 +273,5 @@ class Accounts:
         with write_transaction(self._engine) as conn:
             throttle.forget(conn, reserved)  # a success is not a failure (nor does it clear earlier ones)
             if rehashed is not None:
-                users.update_fields(conn, user.id, password_hash=rehashed)
+                users.update_(conn, user.id, password_hash=rehashed)
         return user
