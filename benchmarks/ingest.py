@@ -2,7 +2,7 @@
 (benchmarks/bare.py) on the same uvicorn stack, driven alternately by wrk, on one database.
 
 Two bodies: a small JSON object with a counter (every body different), and The Things Stack uplinks
-from `sharelake.simulate` (format detection, the uplink columns and de-duplication — 5 % of frames
+from `sharelake.sources.simulate` (format detection, the uplink columns and de-duplication — 5 % of frames
 arrive twice). On PostgreSQL, then two server processes side by side against two bare processes.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from benchmarks import deployment
 from benchmarks.common import Bench, Row, RssSampler, Server, log, peak_rss_mib, ratio_at_least, scrape
 from benchmarks.wrk import WrkResult, bodies_script, counter_script, need_wrk, wrk, wrk_together
-from sharelake.simulate import uplinks
+from sharelake.sources.simulate import uplinks
 
 SECTION = "ingest"
 # The write path's targets (ratios to the bare endpoint), per case and database.

@@ -29,11 +29,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sharelake.cli.ingest_mqtt import default_client_id
 from sharelake.cli.main import cli
 from sharelake.domain import scopes
-from sharelake.mqtt import Backoff, Broker, Options, Subscriber, Unreachable
-from sharelake.mqtt_ingest import query_for
 from sharelake.services.lake import Lake
 from sharelake.settings import Settings
-from sharelake.simulate import Simulator
+from sharelake.sources.mqtt import query_for
+from sharelake.sources.mqtt_client import Backoff, Broker, Options, Subscriber, Unreachable
+from sharelake.sources.simulate import Simulator
 from tests.helpers import PASSWORD, Tenant
 from tests.live import BIN, sharelake_env
 

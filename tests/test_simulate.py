@@ -20,7 +20,7 @@ from sharelake.cli.main import cli
 from sharelake.domain import scopes
 from sharelake.services.lake import Lake
 from sharelake.settings import Settings
-from sharelake.simulate import NETWORKS, Delivery, Simulator, uplinks
+from sharelake.sources.simulate import NETWORKS, Delivery, Simulator, uplinks
 from tests.helpers import PASSWORD
 from tests.live import Server, live_server, sharelake_env
 

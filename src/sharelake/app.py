@@ -18,8 +18,6 @@ from sharelake import __version__
 from sharelake.api import errors, openapi
 from sharelake.api.access_log import AccessLog
 from sharelake.api.deps import PUBLIC
-from sharelake.api.ingest import IngestDoor
-from sharelake.api.limits import BodyLimit, CleanUrl
 from sharelake.api.routes import (
     account,
     apps,
@@ -38,8 +36,10 @@ from sharelake.api.routes import (
 from sharelake.console import routes as console
 from sharelake.services.lake import Lake
 from sharelake.settings import Settings
+from sharelake.sources.http import IngestDoor
 from sharelake.web.context import ClientContext
 from sharelake.web.head import HeadAsGet
+from sharelake.web.limits import BodyLimit, CleanUrl
 from sharelake.worker import Worker
 
 log = logging.getLogger(__name__)

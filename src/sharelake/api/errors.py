@@ -14,15 +14,10 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from sharelake.domain.errors import SharelakeError
-
-# Also imported from here by the ingest door.
-from sharelake.web.errors import error_response as error_response
-from sharelake.web.errors import from_domain as from_domain
+from sharelake.web.errors import DOOR_METHODS, error_response, from_domain
 
 log = logging.getLogger(__name__)
 
-# Set in a request's scope state by a door that answers some methods of a path before routing.
-DOOR_METHODS = "sharelake.door_methods"
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 _HTTP_CODES = {

@@ -25,8 +25,11 @@ def setup_logging(level: int = logging.INFO) -> None:
     """Log lines go to stderr from a thread of their own: a request (the access log writes one line
     each) only queues its line, and never waits on the write in the event loop."""
     root = logging.getLogger()
-    if any(isinstance(h, logging.handlers.QueueHandler) for h in root.handlers):
+    if root.handlers:  # configured already (as `logging.basicConfig` would leave it)
         return
+    # HTTP clients log every request's URL at INFO, a pipe token in a path included.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()

@@ -13,8 +13,8 @@ import click
 from sharelake.cli.common import friendly, open_lake, setup_logging
 from sharelake.domain import records as wire
 from sharelake.domain.errors import Invalid, Unauthenticated
-from sharelake.mqtt import Broker, Options, Refused, Subscriber
-from sharelake.mqtt_ingest import Counts, MqttIngest
+from sharelake.sources.mqtt import Counts, MqttIngest
+from sharelake.sources.mqtt_client import Broker, Options, Refused, Subscriber
 
 log = logging.getLogger("sharelake.ingest.mqtt")
 

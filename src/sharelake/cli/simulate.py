@@ -1,6 +1,6 @@
 """`sharelake simulate`: realistic uplinks POSTed at a steady rate to a running sharelake (or Microshare).
 
-The bodies come from `sharelake.simulate`; this module paces them (R per second, many in flight over a
+The bodies come from `sharelake.sources.simulate`; this module paces them (R per second, many in flight over a
 connection pool), counts what the server answered and prints a summary.
 """
 
@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sharelake import __version__
 from sharelake.domain import records as wire
 from sharelake.domain.errors import Invalid
-from sharelake.simulate import NETWORKS, Delivery, Simulator
+from sharelake.sources.simulate import NETWORKS, Delivery, Simulator
 
 # Longest sleep between checks for Ctrl-C when the rate is low.
 _NAP = 0.1

@@ -30,6 +30,10 @@ STATUS: list[tuple[type[SharelakeError], int]] = [
     (Unavailable, 503),
 ]
 
+# Set in a request's scope state by a door that answers some methods of a path before routing (the
+# ingest door), so that the API's 405 names them too.
+DOOR_METHODS = "sharelake.door_methods"
+
 
 def status_of(exc: SharelakeError) -> int:
     for kind, status in STATUS:

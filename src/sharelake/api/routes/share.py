@@ -1,6 +1,6 @@
 """Reading and deleting records: `GET /share/...`, `DELETE /share/{recType}/{id}`.
 
-Writes (`POST /share/...`) are the hot path and live in `api/ingest.py` as plain Starlette routes.
+Writes (`POST /share/...`) are the hot path and live in `sources/http.py`, an ASGI door in front of FastAPI.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sharelake.simulate.radio import (
+from sharelake.sources.simulate.radio import (
     CHANNEL_INDEX,
     LPP,
     Frame,

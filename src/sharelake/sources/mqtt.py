@@ -21,8 +21,8 @@ from sharelake.domain import records as wire
 from sharelake.domain.errors import Forbidden, Invalid, TooLarge, Unauthenticated, Unavailable
 from sharelake.domain.principal import Principal
 from sharelake.domain.secrets import hash_secret
-from sharelake.mqtt import Backoff, ConnectionLost, Message, Subscriber, Unreachable
 from sharelake.services.lake import Lake
+from sharelake.sources.mqtt_client import Backoff, ConnectionLost, Message, Subscriber, Unreachable
 
 log = logging.getLogger("sharelake.ingest.mqtt")
 

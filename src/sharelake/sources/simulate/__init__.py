@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from sharelake.simulate.bodies import NETWORKS, Network
-from sharelake.simulate.radio import Frame, Radio, Reception
+from sharelake.sources.simulate.bodies import NETWORKS, Network
+from sharelake.sources.simulate.radio import Frame, Radio, Reception
 
 
 @dataclass(frozen=True, slots=True)

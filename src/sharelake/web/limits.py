@@ -8,7 +8,34 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sharelake.domain.errors import Invalid, TooLarge
-from sharelake.web.errors import error_response, from_domain
+from sharelake.web.errors import from_domain
+
+
+def check_length(declared: bytes | None, limit: int) -> None:
+    """A request's Content-Length against the body limit, before anything is read."""
+    if declared is None:
+        return
+    if not declared.isdigit():
+        raise Invalid("Content-Length is not a number", code="invalid_request")
+    if int(declared) > limit:
+        raise TooLarge(f"the body is larger than this server's limit of {limit} bytes")
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body, stopping as soon as it passes `limit` (a chunked body says nothing ahead)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise TooLarge("the client went away before sending the whole body", code="client_disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is larger than this server's limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class BodyLimit:
@@ -20,22 +47,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = -1
-                if declared > self.max_body or declared < 0:
-                    message = (
-                        f"the body is larger than this server's limit of {self.max_body} bytes"
-                        if declared > 0
-                        else "Content-Length is not a number"
-                    )
-                    status, code = (413, "body_too_large") if declared > 0 else (400, "invalid_request")
-                    await error_response(status, code, message)(scope, receive, send)
-                    return
-                break
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        try:
+            check_length(declared, self.max_body)
+        except Invalid as exc:
+            await from_domain(exc)(scope, receive, send)
+            return
         limit = self.max_body
         seen = 0
 

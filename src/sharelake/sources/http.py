@@ -20,11 +20,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sharelake.api.errors import DOOR_METHODS, error_response, from_domain
-from sharelake.domain.errors import Invalid, SharelakeError, TooLarge
+from sharelake.domain.errors import Invalid, SharelakeError
 from sharelake.services.lake import Lake
 from sharelake.services.limits import TokenBuckets
 from sharelake.web.auth import bearer_secret
+from sharelake.web.context import peer_address
+from sharelake.web.errors import DOOR_METHODS, error_response, from_domain
+from sharelake.web.limits import check_length, read_body
 
 log = logging.getLogger(__name__)
 
@@ -111,21 +113,14 @@ class IngestDoor:
         tags: list[str],
         secret: str | None,
     ) -> bytes:
-        authorization = forwarded = None
-        declared = -1
+        authorization = declared = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value
             elif name == b"content-length":
-                declared = int(value) if value.isdigit() else -1
-            elif name == b"x-forwarded-for":
-                forwarded = value
-        if declared > self.max_body:
-            raise TooLarge(f"the body is larger than this server's limit of {self.max_body} bytes")
-        client = scope.get("client")
-        ip = client[0] if client else None
-        if forwarded is not None and ip in self.trusted:
-            ip = forwarded.decode("latin-1").split(",")[0].strip()[:64] or ip
+                declared = value
+        check_length(declared, self.max_body)
+        ip = peer_address(scope, self.trusted)
         if secret is None:
             secret = _token(authorization)
         tokens = self.lake.tokens
@@ -133,7 +128,7 @@ class IngestDoor:
         if principal is None:
             principal = await run_in_threadpool(tokens.authenticate, secret, ip)
         state["sharelake.token"] = principal.token_id
-        body = await self._body(receive)
+        body = await read_body(receive, self.max_body)
         query = QueryParams(scope["query_string"]) if scope["query_string"] else _NO_QUERY
         shares = self.lake.shares
         args = (principal, _segment(rec_type), body, [_segment(t) for t in tags], ip, query)
@@ -151,23 +146,6 @@ class IngestDoor:
         if stored < offered:
             self.metrics.ingest_duplicates.inc(offered - stored)
         return shares.answer(written)
-
-    async def _body(self, receive: Receive) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise TooLarge(
-                    "the client went away before sending the whole body", code="client_disconnected"
-                )
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                raise TooLarge(f"the body is larger than this server's limit of {self.max_body} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _segment(text: str) -> str:
