@@ -32,6 +32,7 @@ from sharelake.domain.clusters import (
 from sharelake.domain.errors import Invalid, Unavailable
 from sharelake.domain.principal import Principal
 from sharelake.metrics import Metrics
+from sharelake.services.cluster_health import ClusterHealth, Outcome, paused_message
 from sharelake.services.consumers import Consumers, acting_as, doc_data
 from sharelake.services.documents import Documents, Kind
 from sharelake.services.sharing import Sharing
@@ -72,6 +73,8 @@ class Clusters:
         self._documents = documents
         self._codecs = decoders.CodecCache()
         self._clusters: dict[tuple[str, int], Cluster] = {}  # parsed once per version of a cluster
+        # Locked after the consumers' generation, as every record-writing transaction does (their lock order).
+        self.health = ClusterHealth(engine, locks_first=consumers.seen_by)
 
     def kind(self) -> Kind:
         def normalize(data: Any, _principal: Principal) -> dict[str, Any]:
@@ -81,13 +84,15 @@ class Clusters:
             self._closed_after(self._loaded(meta["unpacker"], meta.get("codec")))
             return normalized
 
-        def on_save(conn: Connection, _principal: Principal, _kind: Kind, _values: dict[str, Any]) -> None:
+        def on_save(conn: Connection, _principal: Principal, _kind: Kind, values: dict[str, Any]) -> None:
             self._consumers.announce(conn)
+            self.health.saved(conn, values["id"], values["updated"])  # its owner's save resumes it
 
         def on_delete(conn: Connection, _kind: Kind, doc_id: str) -> None:
             # Its engine context goes with it (a changed codec replaces its old one on first use).
             self._codecs.evict(key=doc_id)
             self._consumers.announce(conn)
+            self.health.deleted(conn, doc_id)
 
         return Kind(
             name="device",
@@ -121,6 +126,26 @@ class Clusters:
         except Exception as exc:  # a native decoder's bug must not lose the record, nor fail a test decode
             log.exception("decoder %s failed", unpacker)
             return decoders.DecodeResult.failed(f"the decoder failed: {exc}")
+
+    def _outcome(
+        self,
+        cluster: Cluster,
+        version: int,
+        paused: str | None,
+        payload_hex: str | None,
+        f_port: int | None,
+        when_ms: int,
+    ) -> tuple[decoders.DecodeResult, Outcome]:
+        """Decode an uplink, unless its cluster is paused (`paused`: why); what it came to, for its health."""
+        if payload_hex is None:
+            result = decoders.DecodeResult.failed("the uplink carries no payload to decode")
+            return result, Outcome.of(result, None)
+        if paused is not None:
+            return decoders.DecodeResult.failed(paused_message(paused)), Outcome.not_run(paused, payload_hex)
+        result = self._decode(cluster, bytes.fromhex(payload_hex), f_port or 0, to_datetime(when_ms))
+        outcome = Outcome.of(result, payload_hex)
+        self.health.observed(cluster.id, version, outcome)
+        return result, outcome
 
     # -- checking and trying a codec ------------------------------------------------------------------
     def _loaded(self, unpacker: str, codec: str | None) -> decoders.Decoder:
@@ -223,12 +248,10 @@ class Clusters:
             "fCnt": record.f_cnt,
             "time": to_iso(when_ms),
         }
-        if payload_hex is None:
-            result = decoders.DecodeResult.failed("the uplink carries no payload to decode")
-        else:
-            result = self._decode(
-                cluster, bytes.fromhex(payload_hex), record.f_port or 0, to_datetime(when_ms)
-            )
+        paused = self.health.paused(cluster.id, doc.updated)
+        if paused is not None and replace:
+            return []  # a replay while paused would only overwrite decoded records with "paused"
+        result, outcome = self._outcome(cluster, doc.updated, paused, payload_hex, record.f_port, when_ms)
         if result.errors:
             self._metrics.decode_errors.inc()
         device_tags = cluster.devices[eui]
@@ -265,7 +288,11 @@ class Clusters:
         # it, a replay overwrites what the codec produced. Robots on the target recType run on a new one
         # (not on a replay's rewrite); other clusters never do, so no chain of clusters can loop.
         repeat, consumed_by = (Repeat.REPLACE, ()) if replace else (Repeat.KEEP, ("robo",))
-        return [lambda conn: self._writes.add(conn, [record_new], repeat=repeat, consumed_by=consumed_by)]
+
+        def store(conn: Connection) -> None:
+            self._writes.add(conn, [record_new], repeat=repeat, consumed_by=consumed_by)
+
+        return [self.health.write(cluster.id, doc.updated, record_new.id, outcome, store)]
 
     def visible_record(self, conn: Connection, doc: AnyRow, record_id: str, rec_type: str) -> AnyRow | None:
         """The record, if the cluster's owner may read it."""

@@ -271,3 +271,23 @@ retention = Table(
     Column("days", Integer, nullable=False),
     Column("updated", BigInteger, nullable=False),
 )
+
+cluster_health = Table(
+    "cluster_health",
+    metadata,
+    # One row per device cluster: what its decodes came to (DESIGN §11 `health`), updated in the
+    # transaction that writes each unpacked record. `streak`: decodes in a row that hit a limit, counted
+    # only for the cluster's version `since` its last save (older decodes still in flight do not re-pause it).
+    Column("cluster_id", String(24), primary_key=True),
+    Column("decoded", BigInteger, nullable=False, server_default=text("0")),
+    Column("errored", BigInteger, nullable=False, server_default=text("0")),
+    Column("timed_out", BigInteger, nullable=False, server_default=text("0")),
+    Column("streak", Integer, nullable=False, server_default=text("0")),
+    Column("streak_limit", String(100)),  # which limit the streak hit: "time limit (100 ms)"
+    Column("since", BigInteger, nullable=False, server_default=text("0")),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
+    Column("paused_reason", Text),
+    Column("last_error", Text),
+    Column("last_payload_hex", Text),
+    Column("last_error_at", BigInteger),
+)

@@ -15,6 +15,7 @@ from sharelake.api.routes.documents import router as documents_router
 from sharelake.domain.clock import parse_instant
 from sharelake.domain.errors import Invalid
 from sharelake.domain.principal import Principal
+from sharelake.services.lake import Lake
 
 router = APIRouter()
 
@@ -80,7 +81,16 @@ async def test_unsaved(
     return _json(await run_in_threadpool(lake.clusters.trial, body))
 
 
-router.include_router(documents_router("device", "DEVICE", "device cluster", "device clusters"))
+def _with_health(lake: Lake, objs: list[dict[str, Any]]) -> None:
+    """DESIGN §11: every cluster obj carries its decodes' health (counts, last error, pause)."""
+    health = lake.clusters.health.of([o["id"] for o in objs])
+    for o in objs:
+        o["health"] = health[o["id"]]
+
+
+router.include_router(
+    documents_router("device", "DEVICE", "device cluster", "device clusters", annotate=_with_health)
+)
 
 
 @router.post(

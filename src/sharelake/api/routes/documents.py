@@ -4,6 +4,7 @@ Each is `/<resource>/{recType}[/{id}]` with POST, GET, PUT and DELETE; `*` as re
 bodies are `{"name", "desc", "data": {...}}`; answers are in the envelope.
 """
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -17,7 +18,11 @@ from sharelake.domain.errors import Invalid
 from sharelake.domain.principal import Principal
 from sharelake.domain.records import envelope
 from sharelake.services.documents import obj
+from sharelake.services.lake import Lake
 from sharelake.web import params
+
+# Adds what one kind's objs carry besides the document (a device cluster's `health`), in place.
+Annotate = Callable[[Lake, list[dict[str, Any]]], None]
 
 
 def _json(body: bytes) -> Response:
@@ -34,8 +39,17 @@ async def _read_json(request: Request) -> Any:
         ) from None
 
 
-def router(kind_name: str, resource: str, title: str, tag: str) -> APIRouter:
+def router(
+    kind_name: str, resource: str, title: str, tag: str, *, annotate: Annotate | None = None
+) -> APIRouter:
     """Create, list, get, update and delete for one document kind, under `resource`'s scopes."""
+
+    def objs(lake: Lake, rows: list[Any]) -> list[dict[str, Any]]:
+        shown = [obj(row) for row in rows]
+        if annotate is not None:
+            annotate(lake, shown)
+        return shown
+
     Reader = Annotated[Principal, needs(f"{resource}:READ")]
     Writer = Annotated[Principal, needs(f"{resource}:WRITE")]
     Deleter = Annotated[Principal, needs(f"{resource}:DELETE")]
@@ -55,7 +69,7 @@ def router(kind_name: str, resource: str, title: str, tag: str) -> APIRouter:
         body = await _read_json(request)
         kind = lake.documents.kind(kind_name)
         values = await _threaded(lake.documents.create, caller, kind, recType, body)
-        return _json(envelope([obj(values)], total_count=1, paged=False))
+        return _json(envelope(await _threaded(objs, lake, [values]), total_count=1, paged=False))
 
     @api.get(base, summary=f"List your {title}s of a recType (`*` for all)")
     def list_(recType: str, request: Request, caller: Reader, lake: LakeDep) -> Response:
@@ -66,19 +80,19 @@ def router(kind_name: str, resource: str, title: str, tag: str) -> APIRouter:
         )
         page = params.integer(request.query_params, "page", 1, 1, 10_000_000)
         shown = rows[(page - 1) * per_page : page * per_page]
-        return _json(envelope([obj(r) for r in shown], total_count=len(rows), page=page, per_page=per_page))
+        return _json(envelope(objs(lake, shown), total_count=len(rows), page=page, per_page=per_page))
 
     @api.get(f"{base}/{{id}}", summary=f"One {title}")
     def get(recType: str, id: str, caller: Reader, lake: LakeDep) -> Response:
         row = lake.documents.get(caller, lake.documents.kind(kind_name), recType, id)
-        return _json(envelope([obj(row)], total_count=1, per_page=1))
+        return _json(envelope(objs(lake, [row]), total_count=1, per_page=1))
 
     @api.put(f"{base}/{{id}}", summary=f"Update a {title}", openapi_extra=body_doc)
     async def update(recType: str, id: str, request: Request, caller: Writer, lake: LakeDep) -> Response:
         body = await _read_json(request)
         kind = lake.documents.kind(kind_name)
         values = await _threaded(lake.documents.update, caller, kind, recType, id, body)
-        return _json(envelope([obj(values)], total_count=1, paged=False))
+        return _json(envelope(await _threaded(objs, lake, [values]), total_count=1, paged=False))
 
     @api.delete(f"{base}/{{id}}", summary=f"Delete a {title}")
     def delete(recType: str, id: str, caller: Deleter, lake: LakeDep) -> Response:

@@ -1,5 +1,6 @@
 """Device clusters: list, create, edit, activate or deactivate, delete; "Test decode" (a payload in hex
-through the cluster's decoder, writing nothing) and "Replay" (decode stored records again)."""
+through the cluster's decoder, writing nothing), "Replay" (decode stored records again) and its health
+(decode counts, the last error, a pause)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sharelake.console.web import ConsoleRoute, redirect, render, with_query
 from sharelake.domain.clock import parse_instant
 from sharelake.domain.clusters import MAX_CODEC, location_tags
 from sharelake.domain.errors import Forbidden, Invalid
+from sharelake.services.lake import Lake
 from sharelake.web.auth import LakeDep
 from sharelake.web.errors import status_of
 
@@ -103,7 +105,7 @@ def unpackers(current: str = "") -> list[str]:
     return names if not current or current in names else [*names, current]
 
 
-def _page(
+async def _page(
     request: Request,
     user: session.Session,
     form: ClusterForm,
@@ -118,7 +120,12 @@ def _page(
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
+    health = None
+    if doc is not None:
+        lake: Lake = request.app.state.lake
+        health = (await run_in_threadpool(lake.clusters.health.of, [doc.id]))[doc.id]
     values = {
+        "health": health,
         "form": form,
         "doc": doc,
         "unpackers": unpackers(form.unpacker),
@@ -139,13 +146,14 @@ async def clusters_page(
     request: Request, lake: LakeDep, user: session.SessionDep, notice: str = ""
 ) -> Response:
     docs = await documents.listed(lake, user, KIND)
-    values = {"docs": docs, "notice": documents.notice(TITLE, notice)}
+    health = await run_in_threadpool(lake.clusters.health.of, [doc.id for doc in docs])
+    values = {"docs": docs, "health": health, "notice": documents.notice(TITLE, notice)}
     return render(request, "clusters.html", values, user=user)
 
 
 @router.get("/clusters/new")
 async def new_cluster(request: Request, user: session.SessionDep) -> Response:
-    return _page(request, user, ClusterForm.blank())
+    return await _page(request, user, ClusterForm.blank())
 
 
 @router.post("/clusters")
@@ -155,7 +163,7 @@ async def create_cluster(
     try:
         doc = await documents.save(lake, user, KIND, None, form.rec_type.strip(), form.body({}))
     except (Invalid, Forbidden) as exc:
-        return _page(request, user, form, error=exc.message, status=status_of(exc))
+        return await _page(request, user, form, error=exc.message, status=status_of(exc))
     return redirect(with_query(f"/console/clusters/{doc.id}", notice="created"))
 
 
@@ -169,7 +177,7 @@ async def cluster_page(
         shown = f"{int(queued):,} stored record{'' if queued == '1' else 's'} queued to be decoded again."
     else:
         shown = documents.notice(TITLE, notice)
-    return _page(request, user, ClusterForm.of(doc), doc=doc, notice=shown)
+    return await _page(request, user, ClusterForm.of(doc), doc=doc, notice=shown)
 
 
 @router.post("/clusters/{doc_id}")
@@ -185,7 +193,7 @@ async def update_cluster(
     try:
         await documents.save(lake, user, KIND, doc.id, doc.rec_type, form.body(doc.data))
     except (Invalid, Forbidden) as exc:
-        return _page(request, user, form, doc=doc, error=exc.message, status=status_of(exc))
+        return await _page(request, user, form, doc=doc, error=exc.message, status=status_of(exc))
     return redirect(with_query(f"/console/clusters/{doc.id}", notice="saved"))
 
 
@@ -207,7 +215,7 @@ async def try_decode(
     try:
         decoded = await run_in_threadpool(lake.clusters.test, user.principal, doc.rec_type, doc.id, body)
     except Invalid as exc:
-        return _page(
+        return await _page(
             request,
             user,
             ClusterForm.of(doc),
@@ -216,7 +224,7 @@ async def try_decode(
             test_error=exc.message,
             status=status_of(exc),
         )
-    return _page(request, user, ClusterForm.of(doc), doc=doc, test=test, decoded=decoded)
+    return await _page(request, user, ClusterForm.of(doc), doc=doc, test=test, decoded=decoded)
 
 
 @router.post("/clusters/{doc_id}/replay")
@@ -238,7 +246,7 @@ async def replay(
         )
     except Invalid as exc:
         replayed = {"from": t_from, "to": t_to}
-        return _page(
+        return await _page(
             request,
             user,
             ClusterForm.of(doc),
