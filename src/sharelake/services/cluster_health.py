@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ PAUSE_AFTER = 20  # decodes in a row that hit a limit
 RECHECK_S = 1.0  # how long a process trusts that a cluster is not paused before asking the database again
 MAX_MESSAGE = 1000
 MAX_PAYLOAD_HEX = 4096
-_COUNTED = "sharelake.cluster_health.counted"  # conn.info: (transaction, unpacked ids it counted)
+_NOTED = "sharelake.cluster_health.noted"  # conn.info: (transaction, the decodes it writes)
 # How the sandbox words a decode it stopped ("the script ran past its time limit of 100 ms"); a plain
 # codec error, one that merely mentions a limit, is not a limit hit.
 _LIMIT = re.compile(r"ran past its (time|memory) limit(?: of ([0-9.]+ ?(?:ms|s|[KMG]iB|B)\b))?")
@@ -107,13 +107,20 @@ def shown(row: AnyRow | None) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Noted:
+    cluster_id: str
+    version: int
+    unpacked_id: str
+    outcome: Outcome
+
+
 class ClusterHealth:
     """The health rows, and what this process knows of them between reads (keyed by cluster and version,
     the cluster's `updated`: saving a cluster makes a new version, so nothing known of the old one holds)."""
 
-    def __init__(self, engine: Engine, *, locks_first: Callable[[Connection], object]) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._locks_first = locks_first  # what a transaction must lock before a health row
         self._paused: dict[tuple[str, int], str] = {}  # reason; only a save lifts a pause
         self._clear_until: dict[tuple[str, int], float] = {}  # seen not paused, trusted until then
         self._streaks: dict[tuple[str, int], tuple[int, str]] = {}  # this process's hits in a row
@@ -161,33 +168,40 @@ class ClusterHealth:
         self._paused[key] = reason
         return reason
 
-    def write(
-        self,
-        cluster_id: str,
-        version: int,
-        unpacked_id: str,
-        outcome: Outcome,
-        write_record: Callable[[Connection], None],
-    ) -> Callable[[Connection], None]:
-        """`write_record` (the unpacked record's write) with the health update of its decode, both in the
-        event's transaction. The record counts when it was not there before, nor counted earlier in this
-        transaction (records of a batch may be stored only at its end): with the cluster's row locked
-        first, another worker's copy of the same event reads it only after this one committed."""
+    def note(
+        self, conn: Connection, cluster_id: str, version: int, unpacked_id: str, outcome: Outcome
+    ) -> None:
+        """A decode whose unpacked record this transaction writes; counted by `settle`, at its end."""
+        transaction = conn.get_transaction()
+        pending: tuple[object, list[_Noted]] | None = conn.info.get(_NOTED)
+        if pending is None or pending[0] is not transaction:
+            pending = conn.info[_NOTED] = (transaction, [])
+        pending[1].append(_Noted(cluster_id, version, unpacked_id, outcome))
 
-        def apply(conn: Connection) -> None:
-            self._locks_first(conn)
-            row = store.locked(conn, cluster_id)  # held to the commit
-            fresh = _first_in_transaction(conn, unpacked_id) and not store.record_exists(conn, unpacked_id)
-            write_record(conn)
-            changes: dict[str, Any] = {}
-            if fresh:
-                changes.update(_counts(row, outcome))
-            if version >= row.since:  # a decode of the cluster as last saved
-                changes.update(_streak(row, outcome))
+    def settle(self, conn: Connection, written: set[str]) -> None:
+        """In the writing transaction, once its records are stored (`written`: the ids of those that were
+        not there before): each noted cluster's row locked (in one order, so workers never deadlock),
+        its counts and streak moved on by its decodes in order, and written back once. A decode counts
+        only when its record was new: a retried event, another worker's copy of it, or a replay of a
+        record already decoded counts nothing."""
+        pending: tuple[object, list[_Noted]] | None = conn.info.pop(_NOTED, None)
+        if pending is None or pending[0] is not conn.get_transaction():
+            return
+        by_cluster: dict[str, list[_Noted]] = {}
+        for noted in pending[1]:
+            by_cluster.setdefault(noted.cluster_id, []).append(noted)
+        for cluster_id in sorted(by_cluster):
+            row = dict(store.locked(conn, cluster_id)._mapping)  # held to the commit
+            before = dict(row)
+            for noted in by_cluster[cluster_id]:
+                if noted.unpacked_id in written:
+                    written.discard(noted.unpacked_id)  # a second copy in this batch counts nothing
+                    row.update(_counts(row, noted.outcome))
+                if noted.version >= row["since"]:  # a decode of the cluster as last saved
+                    row.update(_streak(row, noted.outcome))
+            changes = {k: v for k, v in row.items() if before[k] != v}
             if changes:
                 store.update_(conn, cluster_id, **changes)
-
-        return apply
 
     # -- the cluster's own changes ----------------------------------------------------------------------
     @staticmethod
@@ -199,36 +213,25 @@ class ClusterHealth:
         store.delete_(conn, cluster_id)
 
 
-def _first_in_transaction(conn: Connection, unpacked_id: str) -> bool:
-    transaction = conn.get_transaction()
-    seen: tuple[object, set[str]] | None = conn.info.get(_COUNTED)
-    if seen is None or seen[0] is not transaction:
-        seen = conn.info[_COUNTED] = (transaction, set())
-    if unpacked_id in seen[1]:
-        return False
-    seen[1].add(unpacked_id)
-    return True
-
-
-def _counts(row: AnyRow, outcome: Outcome) -> dict[str, Any]:
+def _counts(row: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
     if outcome.error is None:
-        return {"decoded": row.decoded + 1}
-    changes: dict[str, Any] = {"errored": row.errored + 1}
+        return {"decoded": row["decoded"] + 1}
+    changes: dict[str, Any] = {"errored": row["errored"] + 1}
     if outcome.limit == "time":
-        changes["timed_out"] = row.timed_out + 1
+        changes["timed_out"] = row["timed_out"] + 1
     if not outcome.skipped:  # the error that matters stays the one that paused it
         payload = outcome.payload_hex[:MAX_PAYLOAD_HEX] if outcome.payload_hex is not None else None
         changes.update(last_error=outcome.error, last_payload_hex=payload, last_error_at=now_ms())
     return changes
 
 
-def _streak(row: AnyRow, outcome: Outcome) -> dict[str, Any]:
+def _streak(row: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
     if outcome.skipped:  # this process paused it on what it saw; the database says so too from now on
-        return {} if row.paused else {"paused": True, "paused_reason": outcome.paused}
+        return {} if row["paused"] else {"paused": True, "paused_reason": outcome.paused}
     if outcome.limit_label is None:
-        return {"streak": 0, "streak_limit": None} if row.streak else {}
-    streak, label = row.streak + 1, _merged(row.streak_limit, outcome.limit_label)
+        return {"streak": 0, "streak_limit": None} if row["streak"] else {}
+    streak, label = row["streak"] + 1, _merged(row["streak_limit"], outcome.limit_label)
     changes: dict[str, Any] = {"streak": streak, "streak_limit": label}
-    if streak >= PAUSE_AFTER and not row.paused:
+    if streak >= PAUSE_AFTER and not row["paused"]:
         changes.update(paused=True, paused_reason=pause_reason(streak, label))
     return changes

@@ -57,6 +57,7 @@ class Clusters:
         self,
         engine: Engine,
         writes: Writes,
+        health: ClusterHealth,
         sharing: Sharing,
         consumers: Consumers,
         documents: Documents,
@@ -74,7 +75,7 @@ class Clusters:
         self._codecs = decoders.CodecCache()
         self._clusters: dict[tuple[str, int], Cluster] = {}  # parsed once per version of a cluster
         # Locked after the consumers' generation, as every record-writing transaction does (their lock order).
-        self.health = ClusterHealth(engine, locks_first=consumers.seen_by)
+        self.health = health
 
     def kind(self) -> Kind:
         def normalize(data: Any, _principal: Principal) -> dict[str, Any]:
@@ -289,10 +290,11 @@ class Clusters:
         # (not on a replay's rewrite); other clusters never do, so no chain of clusters can loop.
         repeat, consumed_by = (Repeat.REPLACE, ()) if replace else (Repeat.KEEP, ("robo",))
 
-        def store(conn: Connection) -> None:
+        def write(conn: Connection) -> None:
             self._writes.add(conn, [record_new], repeat=repeat, consumed_by=consumed_by)
+            self.health.note(conn, cluster.id, doc.updated, record_new.id, outcome)
 
-        return [self.health.write(cluster.id, doc.updated, record_new.id, outcome, store)]
+        return [write]
 
     def visible_record(self, conn: Connection, doc: AnyRow, record_id: str, rec_type: str) -> AnyRow | None:
         """The record, if the cluster's owner may read it."""

@@ -12,6 +12,7 @@ from sharelake.services.apps import Apps
 from sharelake.services.audit import Audit
 from sharelake.services.changes import NOTIFY_CHANNEL as CHANGES_CHANNEL
 from sharelake.services.changes import Changes
+from sharelake.services.cluster_health import ClusterHealth
 from sharelake.services.clusters import Clusters
 from sharelake.services.consumers import GENERATION as CONSUMERS_GENERATION
 from sharelake.services.consumers import NOTIFY_CHANNEL as CONSUMERS_CHANNEL
@@ -73,9 +74,11 @@ class Lake:
         # Live streams wake on writes: here directly, in other processes through NOTIFY.
         self.changes = Changes(postgres=self.is_postgres)
         # Every record goes in by this door; what happens at its commit is there too, in order.
+        self.health = ClusterHealth(self.engine)
         self.writes = Writes(
             self.engine,
             self.consumers,
+            self.health,
             self.changes,
             self.metrics,
             window_ms=settings.dedup_window * 1000,
@@ -97,6 +100,7 @@ class Lake:
         self.clusters = Clusters(
             self.engine,
             self.writes,
+            self.health,
             self.sharing,
             self.consumers,
             self.documents,

@@ -9,7 +9,9 @@ batch, in this order and in the writing transaction:
 2. the new records something consumes get their outbox events, decided from the consumers this
    transaction sees (`Consumers.seen_by`), so a record committed after a cluster's or robot's save
    always gets its event;
-3. just before the commit, once per transaction: other processes' live streams are told which recTypes
+3. once the records `add`ed to the transaction are stored too: the counters — device clusters' health
+   counts the decodes whose unpacked records were new (`ClusterHealth.settle`);
+4. just before the commit, once per transaction: other processes' live streams are told which recTypes
    changed (PostgreSQL NOTIFY, delivered with the commit).
 
 After the commit: this process's worker is woken when events were queued, this process's live streams
@@ -28,6 +30,7 @@ from sqlalchemy import Connection, Engine
 from sharelake.domain.clock import now_ms
 from sharelake.metrics import Metrics
 from sharelake.services.changes import Changes
+from sharelake.services.cluster_health import ClusterHealth
 from sharelake.services.consumers import Consumers
 from sharelake.storage import outbox
 from sharelake.storage import records as store
@@ -45,6 +48,7 @@ class _Tx:
     rec_types: set[str] = field(default_factory=set)
     events: int = 0
     records: int = 0
+    new_ids: set[str] = field(default_factory=set)  # of records `add`ed, those that were not there
     # Records `add`ed, stored together just before the commit: (repeat, consumed_by) -> records.
     later: dict[tuple[Repeat, tuple[str, ...] | None], list[NewRecord]] = field(default_factory=dict)
 
@@ -54,6 +58,7 @@ class Writes:
         self,
         engine: Engine,
         consumers: Consumers,
+        health: ClusterHealth,
         changes: Changes,
         metrics: Metrics,
         *,
@@ -62,6 +67,7 @@ class Writes:
     ) -> None:
         self._engine = engine
         self._consumers = consumers
+        self._health = health
         self._changes = changes
         self._metrics = metrics
         self._window_ms = window_ms
@@ -77,7 +83,10 @@ class Writes:
             try:
                 yield conn
                 for (repeat, consumed_by), batch in tx.later.items():
-                    self.insert(conn, batch, repeat=repeat, consumed_by=consumed_by)
+                    written = self.insert(conn, batch, repeat=repeat, consumed_by=consumed_by)
+                    tx.new_ids.update(w.id for w in written if w.new)
+                if tx.later:
+                    self._health.settle(conn, tx.new_ids)
                 if tx.rec_types and self._postgres:
                     self._changes.announce(conn, tx.rec_types)
             finally:

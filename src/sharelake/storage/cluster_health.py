@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sharelake.storage.tables import cluster_health, records
+from sharelake.storage.tables import cluster_health
 from sharelake.storage.types import AnyRow
 
 
@@ -57,8 +57,3 @@ def resume(conn: Connection, cluster_id: str, since: int) -> None:
 
 def delete_(conn: Connection, cluster_id: str) -> None:
     conn.execute(delete(cluster_health).where(cluster_health.c.cluster_id == cluster_id))
-
-
-def record_exists(conn: Connection, record_id: str) -> bool:
-    """Whether a record with this id is there (an unpacked record already written, by a retried event)."""
-    return conn.execute(select(records.c.id).where(records.c.id == record_id)).first() is not None

@@ -100,6 +100,7 @@ class _Statements:
     inserts: dict[tuple[Table, tuple[str, ...]], tuple[str, Callable[[dict[str, Any]], Any]]] = field(
         default_factory=dict
     )
+    upserts: tuple[Any, Any] | None = None
 
 
 _COMPILED: dict[str, _Statements] = {}
@@ -107,6 +108,7 @@ _FIND_FRAMES = select(
     records.c.id, records.c.owner_user, records.c.rec_type, records.c.frame_key, records.c.tstamp,
     records.c.tags, records.c.uplink,
 ).where(records.c.frame_key.in_(bindparam("keys", expanding=True)), records.c.tstamp >= bindparam("since"))  # fmt: skip
+_IDS_THERE = select(records.c.id).where(records.c.id.in_(bindparam("ids", expanding=True)))
 _SET_UPLINK = update(records).where(records.c.id == bindparam("record_id")).values(uplink=bindparam("uplink"))
 _FRAME_LOCKS = text(
     "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) k"
@@ -224,20 +226,34 @@ def _by_id(conn: Connection, batch: Sequence[NewRecord], repeat: Repeat) -> list
     # One row per id: a statement may not insert and then update the same row.
     unique = {r.id: r for r in (batch if repeat is Repeat.REPLACE else reversed(batch))}
     rows = [row(r) for r in unique.values()]
-    statement = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(records).values(rows)
+    keep, replace = _upserts(conn.dialect.name)
     if repeat is Repeat.REPLACE:
-        kept = {k: statement.excluded[k] for k in ("data", "tags", "checksum", "updated")}
-        statement = statement.on_conflict_do_update(index_elements=["id"], set_=kept)
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=["id"])
-    written = {hit.id for hit in conn.execute(statement.returning(records.c.id))}
-    fresh = [r for r in unique.values() if r.id in written]
+        # Rewritten or not, `new` says whether the record was there before.
+        there = set(conn.execute(_IDS_THERE, {"ids": list(unique)}).scalars())
+        conn.execute(replace, rows)
+        written = set(unique) - there
+    else:  # executemany with RETURNING: batched into multi-row statements compiled once
+        written = {hit.id for hit in conn.execute(keep, rows)}
+    fresh = [r for r in unique.values() if r.id in written or repeat is Repeat.REPLACE]
     _insert_children(conn, fresh, on_conflict=True)
     out = []
     for r in batch:
         out.append(Written(r.id, r.rec_type, r.tstamp, r.tags_json, "", r.id in written))
         written.discard(r.id)  # a second copy of an id in the batch was not written
     return out
+
+
+def _upserts(dialect: str) -> tuple[Any, Any]:
+    """(INSERT … ON CONFLICT (id) DO NOTHING RETURNING id, INSERT … ON CONFLICT (id) DO UPDATE), once."""
+    statements = _COMPILED.setdefault(dialect, _Statements())
+    if statements.upserts is None:
+        insert_ = pg_insert(records) if dialect == "postgresql" else sqlite_insert(records)
+        kept = {k: insert_.excluded[k] for k in ("data", "tags", "checksum", "updated")}
+        statements.upserts = (
+            insert_.on_conflict_do_nothing(index_elements=["id"]).returning(records.c.id),
+            insert_.on_conflict_do_update(index_elements=["id"], set_=kept),
+        )
+    return statements.upserts
 
 
 def _insert_rows(conn: Connection, fresh: Sequence[NewRecord]) -> None:
