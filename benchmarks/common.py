@@ -276,12 +276,16 @@ def _process(args: list[str], env: dict[str, str], port: int, log_path: Path) ->
             process.wait()
 
 
+# Settings a run may change to compare (e.g. `SHARELAKE_WRITER=thread make bench`); no other
+# SHARELAKE_ variable of the caller's reaches the servers, which run with the defaults users get.
+COMPARABLE = ("SHARELAKE_WRITER", "SHARELAKE_WRITER_THREADS", "SHARELAKE_SQLITE_SYNCHRONOUS", "SHARELAKE_ACCESS_LOG")
+
+
 def server_env(database_url: str, tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHARELAKE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHARELAKE_") or k in COMPARABLE}
     env.update(
         SHARELAKE_DATABASE_URL=database_url,
         SHARELAKE_MAIL_OUTBOX=str(tmp / "outbox.mbox"),
-        SHARELAKE_WORKER="false",
         PYTHONPATH=str(HERE.parent),
     )
     return env

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import functools
 import logging
-import logging.handlers
-import queue
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -14,6 +11,7 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
+from sharelake.cli.logs import BatchedLines
 from sharelake.domain.errors import SharelakeError
 from sharelake.services.lake import Lake
 from sharelake.settings import Settings
@@ -22,21 +20,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def setup_logging(level: int = logging.INFO) -> None:
-    """Log lines go to stderr from a thread of their own: a request (the access log writes one line
-    each) only queues its line, and never waits on the write in the event loop."""
+    """Log lines go to stderr in batches (`cli.logs`): a request's access-log line costs the event
+    loop its formatting only."""
     root = logging.getLogger()
     if root.handlers:  # configured already (as `logging.basicConfig` would leave it)
         return
     # HTTP clients log every request's URL at INFO, a pipe token in a path included.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(lines, stream)
-    listener.start()
-    atexit.register(listener.stop)  # what is queued is written before the process ends
-    root.addHandler(logging.handlers.QueueHandler(lines))
+    root.addHandler(BatchedLines(sys.stderr))
     root.setLevel(level)
 
 
