@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sharelake.decoders.sandbox import (
+from sharelake.sandbox import (
     EngineFailure,
     JsHost,
     MemoryLimitExceeded,
@@ -24,6 +24,11 @@ from sharelake.decoders.sandbox import (
     ScriptError,
     TimeLimitExceeded,
 )
+
+
+@pytest.fixture
+def host(v8_host: JsHost) -> JsHost:
+    return v8_host  # robots' sandboxes run in V8
 
 
 @pytest.fixture
