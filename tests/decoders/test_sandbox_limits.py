@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sharelake.decoders.js import CodecCache, JavaScriptCodec
+from sharelake.decoders.js import CodecCache, JavaScriptCodec, engine_for
 from sharelake.sandbox import JsHost
 from tests.decoders.support import RECV_TIME
 
@@ -209,3 +209,67 @@ def test_a_dynamic_import_gets_nothing(host: JsHost) -> None:
     )
     result = codec(b"", 1, RECV_TIME)
     assert result.data == {"got": "nothing"} or result.errors
+
+
+# The bad input, each in both engines: an errored record that says why, and nothing else harmed.
+BAD_INPUT = {
+    "throws": ("throw new Error('bad frame');", "Error: bad frame"),
+    "returns a non-object": ("return 'text';", "decodeUplink returned string, not an object"),
+    "returns NaN": ("return NaN;", "decodeUplink returned number, not an object"),
+    "recurses without end": (
+        "function deeper(n) { return deeper(n + 1) + 1; } return deeper(0);",
+        "RangeError: Maximum call stack size exceeded",
+    ),
+    "allocates without end": (  # on a loaded machine 100 ms may pass before 64 MiB is filled
+        "var a = []; for (;;) a.push(new Array(1e5).fill(1.5));",
+        ("the script ran past its memory limit of 64 MiB", "the script ran past its time limit of 100 ms"),
+    ),
+    "blocks the loop": ("for (;;) {}", "the script ran past its time limit of 100 ms"),
+    "floods microtasks": (
+        "function l() { Promise.resolve().then(l); } l(); return {data: {}};",
+        "the script ran past its time limit of 100 ms",
+    ),
+    "require": ("return {data: {fs: require('fs')}};", "ReferenceError: require is not defined"),
+    "process": ("return {data: {env: process.env}};", "ReferenceError: process is not defined"),
+    "fetch": ("fetch('http://169.254.169.254/'); return {data: {}};", "ReferenceError: fetch is not defined"),
+    "import()": (
+        "return import('fs');",
+        "decodeUplink returned a Promise, not an object: a decode is synchronous",
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "error"), BAD_INPUT.values(), ids=BAD_INPUT.keys())
+def test_bad_input_is_an_errored_record_and_harms_nothing_else(
+    host: JsHost, body: str, error: str | tuple[str, ...]
+) -> None:
+    bad = JavaScriptCodec(
+        "function decodeUplink(i) { if (i.fPort === 9) { " + body + " } return {data: {port: i.fPort}}; }",
+        time_limit=LIMIT,
+        host=host,
+    )
+    bystander = JavaScriptCodec("function decodeUplink(i) { return {data: {n: i.bytes[0]}}; }", host=host)
+    try:
+        result = bad(b"", 9, RECV_TIME)
+        assert result.data == {}
+        assert result.errors[0].startswith(error), result.errors
+        assert bad(b"", 1, RECV_TIME).data == {"port": 1}  # the next uplink decodes normally
+        assert bystander(b"\x07", 1, RECV_TIME).data == {"n": 7}  # and so does another cluster's
+    finally:
+        bad.close()
+        bystander.close()
+
+
+def test_a_codec_that_formats_for_a_locale_decodes_in_v8() -> None:
+    # QuickJS has no Intl: such a codec keeps the output Node and The Things Stack give it.
+    source = (
+        "function decodeUplink(i) { return {data: {n: (12345.678).toLocaleString('en-US'), "
+        "s: ['b', 'a', 'C'].sort(function (x, y) { return x.localeCompare(y); })}}; }"
+    )
+    assert engine_for(source) == "v8"
+    assert engine_for("function decodeUplink(i) { return {data: {}}; }") == "quickjs"
+    codec = JavaScriptCodec(source)
+    try:
+        assert codec(b"", 1, RECV_TIME).data == {"n": "12,345.678", "s": ["a", "b", "C"]}
+    finally:
+        codec.close()

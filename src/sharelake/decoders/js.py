@@ -44,6 +44,7 @@ _DRIVER = r"""
 (function (g) {
   'use strict';
   var stringify = JSON.stringify, parse = JSON.parse, isArray = Array.isArray, NativeDate = Date, Str = String;
+  var NativePromise = Promise;
   function kind(v) { return v === null ? 'null' : isArray(v) ? 'an array' : typeof v; }
   function failed(message) { return stringify({errors: [message]}); }
   function describe(e) { try { return Str(e); } catch (x) { return 'an exception that cannot be printed'; } }
@@ -53,6 +54,9 @@ _DRIVER = r"""
       result = decodeUplink({bytes: bytes, fPort: fPort, recvTime: new NativeDate(recvTime)});
       if (result === null || typeof result !== 'object' || isArray(result)) {
         return failed('decodeUplink returned ' + kind(result) + ', not an object');
+      }
+      if (result instanceof NativePromise) {
+        return failed('decodeUplink returned a Promise, not an object: a decode is synchronous');
       }
     } else if (typeof Decoder === 'function') {
       result = {data: Decoder(bytes, fPort)};
@@ -115,6 +119,16 @@ def _result(answer: Any) -> DecodeResult:
     return DecodeResult(data=data, warnings=warnings, errors=[], normalized=normalized)
 
 
+# QuickJS has no Intl: locale formatting and collation are V8's (with ICU) or nothing. A codec that names
+# them runs in V8, a fresh isolate per decode, so its output stays what Node and The Things Stack give.
+_LOCALE_NAMES = re.compile(r"\b(?:Intl|toLocaleString|toLocaleDateString|toLocaleTimeString|localeCompare)\b")
+
+
+def engine_for(source: str) -> Engine:
+    """The engine a codec decodes in by default: QuickJS, or V8 for a codec that needs locale support."""
+    return "v8" if _LOCALE_NAMES.search(source) else "quickjs"
+
+
 # The Node and browser globals cost ~0.1 ms of every fresh context: installed only for a codec that names one.
 _NODE_NAMES = re.compile(r"\b(?:Buffer|TextEncoder|TextDecoder|atob|btoa)\b")
 
@@ -142,8 +156,9 @@ class JavaScriptCodec:
     """A device-repository codec: every decode runs in a context of its own, fresh from the codec's source.
 
     As in The Things Stack, nothing one decode leaves in globals or built-in prototypes is seen by the next.
-    Decodes run in QuickJS by default (a new runtime and context per decode, from bytecode compiled once);
-    given a V8 host, the engine builds the next decode's isolate as soon as it has answered one. Calling it
+    Decodes run in QuickJS by default (a new runtime and context per decode, from bytecode compiled once),
+    in V8 for a codec that needs locale support (`engine_for`) or when given a V8 host: there the engine
+    builds the next decode's isolate as soon as it has answered one. Calling it
     never raises: a codec that fails to load, throws, loops, runs out of memory or returns garbage gives a
     `DecodeResult` whose `errors` say so. `load()` raises `CodecError` instead, for checking a codec when it
     is saved; it also compiles the codec in V8, whose syntax errors name what is wrong as editors and Node
@@ -165,7 +180,7 @@ class JavaScriptCodec:
         self.time_limit = time_limit
         self.memory_limit = memory_limit
         self.setup_time_limit = setup_time_limit
-        self._host = host or default_host("quickjs")
+        self._host = host or default_host(engine_for(source))
         self._log: deque[ConsoleLine] = deque(maxlen=log_lines)
         self._load_error: str | None = None
         self._closed = False
