@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import resource
 import signal
 import sys
@@ -38,6 +39,31 @@ _STRIP = (1 << 4) | (1 << 5)  # JS_WRITE_OBJ_STRIP_SOURCE | JS_WRITE_OBJ_STRIP_D
 _STACK = 1 << 20  # QuickJS's own recursion limit: well inside this thread's 8 MiB
 _RSS_CAP = 192 << 20  # after a call: past this the process trims its heap, then ends (the parent restarts it)
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# A fresh context's built-ins are most of its cost (~0.1 ms for all of them). These are in every one; the
+# groups below only where a script names one of their globals. They are reachable by no other way (no
+# syntax makes a Map or a typed array), short of code that finds globals by computed names, so a script
+# that could do that (eval, Function, a constructor's constructor, globalThis[...]) gets them all.
+_CORE = ("BaseObjects", "Date", "Eval", "RegExpCompiler", "RegExp", "JSON", "Promise")
+_GROUPS = {
+    "TypedArrays": r"ArrayBuffer|SharedArrayBuffer|DataView|Atomics|(?:Big)?(?:U?[Ii]nt|Float)(?:8|16|32|64)(?:Clamped)?Array",
+    "MapSet": r"Map|Set|WeakMap|WeakSet",
+    "Proxy": r"Proxy",
+    "WeakRef": r"WeakRef|FinalizationRegistry",
+    "AToB": r"atob|btoa|DOMException",
+    "Performance": r"performance",
+}
+_NAMED = {group: re.compile(rf"\b(?:{names})\b") for group, names in _GROUPS.items()}
+_COMPUTED = re.compile(r"\b(?:eval|Function|constructor|globalThis|window|self|frames|Reflect)\b|\bthis\s*\[")
+
+
+def intrinsics(ours: str, theirs: list[str]) -> tuple[str, ...]:
+    """The built-in groups a context gets for the sandbox's plumbing (`ours`) and a user's scripts."""
+    text = "\n".join([ours, *theirs])
+    if any(_COMPUTED.search(script) for script in theirs):
+        return _CORE + tuple(_GROUPS)
+    return _CORE + tuple(group for group, named in _NAMED.items() if named.search(text))
 
 
 class _Value(ctypes.Structure):
@@ -68,6 +94,11 @@ class _Lib:
         self.set_max_stack_size = fn("JS_SetMaxStackSize", None, ptr, size)
         self.set_interrupt_handler = fn("JS_SetInterruptHandler", None, ptr, _Interrupt, ptr)
         self.new_context = fn("JS_NewContext", ptr, ptr)
+        self.new_context_raw = fn("JS_NewContextRaw", ptr, ptr)
+        self.add = {
+            group: fn("JS_AddPerformance" if group == "Performance" else f"JS_AddIntrinsic{group}", None, ptr)
+            for group in _CORE + tuple(_GROUPS)
+        }
         self.free_context = fn("JS_FreeContext", None, ptr)
         self.eval = fn("JS_Eval", value, ptr, ctypes.c_char_p, size, ctypes.c_char_p, integer)
         self.eval_function = fn("JS_EvalFunction", value, ptr, value)
@@ -98,7 +129,9 @@ class _Engine:
         self.lib = lib
         self.deadline = 0.0
         self.interrupted = False
-        self._base = 0  # what a new context's intrinsics take: measured once, it is the same every time
+        self._base: dict[
+            tuple[str, ...] | None, int
+        ] = {}  # what a new context's built-ins take, measured once
 
         def interrupt(_rt: int | None, _opaque: int | None) -> int:
             if time.monotonic() >= self.deadline:
@@ -110,22 +143,26 @@ class _Engine:
 
     # -- runtimes ---------------------------------------------------------------------------------------
 
-    def open(self, memory_limit: int) -> tuple[int, int]:
+    def open(self, memory_limit: int, groups: tuple[str, ...] | None = None) -> tuple[int, int]:
+        """A new runtime and context: with all built-ins, or those of `groups` (see `intrinsics`)."""
         lib = self.lib
         rt = lib.new_runtime()
         if not rt:
             raise MemoryError("no runtime")
         lib.set_max_stack_size(rt, _STACK)
         lib.set_interrupt_handler(rt, self._interrupt, None)
-        ctx = lib.new_context(rt)
+        ctx = lib.new_context(rt) if groups is None else lib.new_context_raw(rt)
         if not ctx:
             lib.free_runtime(rt)
             raise MemoryError("no context")
+        for group in groups or ():
+            lib.add[group](ctx)
         if memory_limit:
-            # Counted from here: the context's own intrinsics (~0.3 MiB) are not the script's.
-            if not self._base:
-                self._base = _usage(lib, rt)
-            lib.set_memory_limit(rt, self._base + memory_limit)
+            # Counted from here: the context's own built-ins (~0.3 MiB) are not the script's.
+            base = self._base.get(groups)
+            if base is None:
+                base = self._base[groups] = _usage(lib, rt)
+            lib.set_memory_limit(rt, base + memory_limit)
         return rt, ctx
 
     def close(self, rt: int, ctx: int) -> None:
@@ -239,10 +276,13 @@ def _where(stack: str) -> str:
 class _Template:
     """A codec's scripts as bytecode: every fresh evaluation runs them in a new runtime, then its code."""
 
-    def __init__(self, memory_limit: int, setup_limit: float, bytecode: list[bytes]) -> None:
+    def __init__(
+        self, memory_limit: int, setup_limit: float, bytecode: list[bytes], groups: tuple[str, ...]
+    ) -> None:
         self.memory_limit = memory_limit
         self.setup_limit = setup_limit
         self.bytecode = bytecode
+        self.groups = groups
 
 
 class _Context:
@@ -278,8 +318,10 @@ class _Server:
             return
         finally:
             engine.close(rt, ctx)
-        template = _Template(memory_limit, setup_limit, bytecode[: len(scripts)])
-        rt, ctx = engine.open(memory_limit)
+        template = _Template(
+            memory_limit, setup_limit, bytecode[: len(scripts)], intrinsics(scripts[0], scripts[1:])
+        )
+        rt, ctx = engine.open(memory_limit, template.groups)
         try:
             for code in bytecode:
                 engine.start(setup_limit)
@@ -300,7 +342,7 @@ class _Server:
             return
         engine = self.engine
         engine.start(timeout)
-        rt, ctx = engine.open(template.memory_limit)
+        rt, ctx = engine.open(template.memory_limit, template.groups)
         try:
             for bytecode in template.bytecode:
                 try:
