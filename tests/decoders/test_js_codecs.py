@@ -359,3 +359,21 @@ def test_a_codec_may_define_its_own_atob_or_buffer(make: type[JavaScriptCodec]) 
         "function decodeUplink(i) { return {data: {a: atob('x'), k: new Buffer().k}}; }"
     )
     assert codec(b"", 1, RECV_TIME).data == {"a": "own", "k": 1}
+
+
+def test_built_ins_are_there_whether_named_or_found_by_computed_names(make: type[JavaScriptCodec]) -> None:
+    # A fresh QuickJS context gets only the built-in groups its codec names (they cost most of it).
+    named = make(
+        "function decodeUplink(i) {\n"
+        "  var v = new DataView(new Uint8Array([0x41, 0xb8, 0, 0]).buffer);\n"
+        "  var m = new Map([['k', v.getFloat32(0)]]), s = new Set([1, 1]);\n"
+        "  var p = new Proxy({}, {get: function () { return 'proxied'; }});\n"
+        "  return {data: {f: m.get('k'), n: s.size, p: p.x, a: atob('SGk='), w: typeof WeakRef}};\n"
+        "}"
+    )
+    assert named(b"", 1, RECV_TIME).data == {"f": 23, "n": 1, "p": "proxied", "a": "Hi", "w": "function"}
+    computed = make(
+        "function decodeUplink(i) { var g = globalThis, n = 'Ma' + 'p';\n"
+        "  return {data: {m: typeof g[n], t: typeof g['Uint8' + 'Array'], b: typeof 1n}}; }"
+    )
+    assert computed(b"", 1, RECV_TIME).data == {"m": "function", "t": "function", "b": "bigint"}
