@@ -193,3 +193,9 @@ def test_a_sandbox_dropped_without_close_frees_its_context(host: JsHost) -> None
     with Sandbox(host=host) as other:
         assert other.evaluate("'alive'") == "alive"
     assert len(host.orphans) == 0
+
+
+def test_a_sandbox_keeps_its_globals_in_v8_only() -> None:
+    # QuickJS serves codecs' fresh contexts (templates); a context that keeps its globals is V8's.
+    with pytest.raises(ValueError, match="V8 only"):
+        Sandbox(host=JsHost("quickjs"))

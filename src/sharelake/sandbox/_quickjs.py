@@ -285,20 +285,11 @@ class _Template:
         self.groups = groups
 
 
-class _Context:
-    """A long-lived context of its own (the `open`/`eval` protocol): globals persist between evaluations."""
-
-    def __init__(self, engine: _Engine, memory_limit: int) -> None:
-        self.memory_limit = memory_limit
-        self.rt, self.ctx = engine.open(memory_limit)
-
-
 class _Server:
     def __init__(self, engine: _Engine, reply: Callable[[list[Any]], None]) -> None:
         self.engine = engine
         self.reply = reply
         self.templates: dict[int, _Template] = {}
-        self.contexts: dict[int, _Context] = {}
 
     def template(
         self, template_id: int, memory_limit: int, setup_limit: float, scripts: list[str], checks: list[str]
@@ -359,31 +350,6 @@ class _Server:
         finally:
             engine.close(rt, ctx)
 
-    def eval(self, context_id: int, timeout: float, code: str) -> None:
-        context = self.contexts.get(context_id)
-        if context is None:
-            self.reply(["gone", "no such context"])
-            return
-        engine = self.engine
-        engine.start(timeout)
-        try:
-            text = engine.run_source(context.ctx, code, context.memory_limit)
-            engine.drain_jobs(context.rt)
-        except _Overrun as failed:
-            self.reply([failed.kind, failed.text, False])
-            if failed.kind in ("timeout", "memory"):  # half-built state: never run it again
-                self.close(context_id, answer=False)
-            return
-        # A completion value that is not a string is "type", as the V8 engine says.
-        self.reply(["ok", text, False])
-
-    def close(self, context_id: int, *, answer: bool = True) -> None:
-        context = self.contexts.pop(context_id, None)
-        if context is not None:
-            self.engine.close(context.rt, context.ctx)
-        if answer:
-            self.reply(["ok", ""])
-
     def serve(self, request: list[Any]) -> None:
         op = request[0]
         if op == "fresh":
@@ -396,15 +362,8 @@ class _Server:
         elif op == "drop":
             self.templates.pop(request[1], None)
             self.reply(["ok", ""])
-        elif op == "open":
-            self.contexts[request[1]] = _Context(self.engine, request[2])
-            self.reply(["ok", ""])
-        elif op == "eval":
-            self.eval(request[1], request[2], request[3])
-        elif op == "close":
-            self.close(request[1])
-        else:
-            self.reply(["ok", "pong"])
+        else:  # contexts that keep their globals (open/eval/close) are V8's: this engine has none
+            self.reply(["gone", f"the QuickJS engine does not do {op!r}"])
 
 
 class _Replies:

@@ -241,6 +241,8 @@ class Sandbox:
         self.memory_limit = memory_limit
         self.setup_time_limit = setup_time_limit
         self._host = host or default_host()
+        if self._host.engine != "v8":
+            raise ValueError("a Sandbox keeps its globals between calls: it runs in V8 only")
         self._scripts: list[str] = []
         self._log: deque[ConsoleLine] = deque(maxlen=log_lines)
         self._lock = threading.RLock()
