@@ -15,8 +15,8 @@ from sharelake.decoders import (
     register,
 )
 from sharelake.decoders.registry import UnknownDecoder
-from sharelake.decoders.sandbox import JsHost
 from sharelake.domain.errors import Invalid
+from sharelake.sandbox import JsHost
 from tests.decoders.support import RECV_TIME
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sharelake.decoders.sandbox import (
+from sharelake.sandbox import (
     EngineFailure,
     JsHost,
     MemoryLimitExceeded,
@@ -24,6 +24,11 @@ from sharelake.decoders.sandbox import (
     ScriptError,
     TimeLimitExceeded,
 )
+
+
+@pytest.fixture
+def host(v8_host: JsHost) -> JsHost:
+    return v8_host  # robots' sandboxes run in V8
 
 
 @pytest.fixture
@@ -188,3 +193,9 @@ def test_a_sandbox_dropped_without_close_frees_its_context(host: JsHost) -> None
     with Sandbox(host=host) as other:
         assert other.evaluate("'alive'") == "alive"
     assert len(host.orphans) == 0
+
+
+def test_a_sandbox_keeps_its_globals_in_v8_only() -> None:
+    # QuickJS serves codecs' fresh contexts (templates); a context that keeps its globals is V8's.
+    with pytest.raises(ValueError, match="V8 only"):
+        Sandbox(host=JsHost("quickjs"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import weakref
 from collections import OrderedDict, deque
@@ -18,15 +19,15 @@ import orjson
 
 from sharelake.decoders._nodeglobals import NODE_GLOBALS
 from sharelake.decoders.registry import DecodeResult
-from sharelake.decoders.sandbox import (
+from sharelake.sandbox import (
     DEFAULT_MEMORY_LIMIT,
     DEFAULT_SETUP_TIME_LIMIT,
     DEFAULT_TIME_LIMIT,
     ConsoleLine,
+    Engine,
     JsHost,
     MemoryLimitExceeded,
     SandboxError,
-    ScriptError,
     TimeLimitExceeded,
     default_host,
     error_for,
@@ -43,6 +44,7 @@ _DRIVER = r"""
 (function (g) {
   'use strict';
   var stringify = JSON.stringify, parse = JSON.parse, isArray = Array.isArray, NativeDate = Date, Str = String;
+  var NativePromise = Promise;
   function kind(v) { return v === null ? 'null' : isArray(v) ? 'an array' : typeof v; }
   function failed(message) { return stringify({errors: [message]}); }
   function describe(e) { try { return Str(e); } catch (x) { return 'an exception that cannot be printed'; } }
@@ -52,6 +54,9 @@ _DRIVER = r"""
       result = decodeUplink({bytes: bytes, fPort: fPort, recvTime: new NativeDate(recvTime)});
       if (result === null || typeof result !== 'object' || isArray(result)) {
         return failed('decodeUplink returned ' + kind(result) + ', not an object');
+      }
+      if (result instanceof NativePromise) {
+        return failed('decodeUplink returned a Promise, not an object: a decode is synchronous');
       }
     } else if (typeof Decoder === 'function') {
       result = {data: Decoder(bytes, fPort)};
@@ -114,6 +119,29 @@ def _result(answer: Any) -> DecodeResult:
     return DecodeResult(data=data, warnings=warnings, errors=[], normalized=normalized)
 
 
+# QuickJS has no Intl: locale formatting and collation are V8's (with ICU) or nothing. A codec that names
+# them runs in V8, a fresh isolate per decode, so its output stays what Node and The Things Stack give.
+_LOCALE_NAMES = re.compile(r"\b(?:Intl|toLocaleString|toLocaleDateString|toLocaleTimeString|localeCompare)\b")
+
+
+def engine_for(source: str) -> Engine:
+    """The engine a codec decodes in by default: QuickJS, or V8 for a codec that needs locale support."""
+    return "v8" if _LOCALE_NAMES.search(source) else "quickjs"
+
+
+# The Node and browser globals cost ~0.1 ms of every fresh context: installed only for a codec that names one.
+_NODE_NAMES = re.compile(r"\b(?:Buffer|TextEncoder|TextDecoder|atob|btoa)\b")
+
+
+def _plumbing(source: str, engine: Engine, memory_limit: int) -> str:
+    """What runs before a codec: the prelude, the Node globals it names (all of them in V8), the driver."""
+    parts = [prelude(memory_limit, engine, calls=False)]
+    if engine == "v8" or _NODE_NAMES.search(source):
+        parts.append(NODE_GLOBALS)
+    parts.append(_DRIVER)
+    return ";\n".join(parts)
+
+
 # Run after the codec: a codec that defines neither entry point fails to load, as The Things Stack refuses it.
 _CHECK = "if (typeof decodeUplink !== 'function' && typeof Decoder !== 'function') throw '__sl_no_decoder';"
 _NO_DECODER = "the codec defines neither decodeUplink(input) nor Decoder(bytes, fPort)"
@@ -128,10 +156,13 @@ class JavaScriptCodec:
     """A device-repository codec: every decode runs in a context of its own, fresh from the codec's source.
 
     As in The Things Stack, nothing one decode leaves in globals or built-in prototypes is seen by the next.
-    The engine builds the next decode's context as soon as it has answered one, so a decode waits for a
-    context only after a failure. Calling it never raises: a codec that fails to load, throws, loops, runs
-    out of memory or returns garbage gives a `DecodeResult` whose `errors` say so. `load()` raises
-    `CodecError` instead, for checking a codec when it is saved.
+    Decodes run in QuickJS by default (a new runtime and context per decode, from bytecode compiled once),
+    in V8 for a codec that needs locale support (`engine_for`) or when given a V8 host: there the engine
+    builds the next decode's isolate as soon as it has answered one. Calling it
+    never raises: a codec that fails to load, throws, loops, runs out of memory or returns garbage gives a
+    `DecodeResult` whose `errors` say so. `load()` raises `CodecError` instead, for checking a codec when it
+    is saved; it also compiles the codec in V8, whose syntax errors name what is wrong as editors and Node
+    do, so a codec is refused with V8's message whichever engine decodes it.
     """
 
     def __init__(
@@ -149,7 +180,7 @@ class JavaScriptCodec:
         self.time_limit = time_limit
         self.memory_limit = memory_limit
         self.setup_time_limit = setup_time_limit
-        self._host = host or default_host()
+        self._host = host or default_host(engine_for(source))
         self._log: deque[ConsoleLine] = deque(maxlen=log_lines)
         self._load_error: str | None = None
         self._closed = False
@@ -159,9 +190,28 @@ class JavaScriptCodec:
 
     def load(self) -> None:
         with self._lock:
+            if self._load_error is None and self._template[0] is None and self._host.engine != "v8":
+                self._load_error = self._v8_verdict()
             self._load()
         if self._load_error is not None:
             raise CodecError(self._load_error)
+
+    def _v8_verdict(self) -> str | None:
+        """Why V8 refuses the codec (None: it loads there): V8's messages are what editors and Node say."""
+        codec = JavaScriptCodec(
+            self.source,
+            time_limit=self.time_limit,
+            memory_limit=self.memory_limit,
+            setup_time_limit=self.setup_time_limit,
+            host=default_host("v8"),
+        )
+        try:
+            codec.load()
+        except CodecError as exc:
+            return str(exc)
+        finally:
+            codec.close()
+        return None
 
     def _load(self) -> tuple[int, int] | None:
         """The codec's template in the engine, registered on first use (and after an engine restart)."""
@@ -169,22 +219,25 @@ class JavaScriptCodec:
             return None
         if self._template[0] is None:
             # One script for the plumbing: every evaluation in a new isolate costs ~0.3 ms of its own.
-            plumbing = f"{prelude(self.memory_limit)};\n{NODE_GLOBALS};\n{_DRIVER}"
-            scripts = [plumbing, self.source, _CHECK]
+            plumbing = _plumbing(self.source, self._host.engine, self.memory_limit)
             try:
                 template, kind, text = self._host.open_template(
-                    scripts, self.memory_limit, self.setup_time_limit
+                    [plumbing, self.source], self.memory_limit, self.setup_time_limit, [_CHECK]
                 )
             except (TimeLimitExceeded, MemoryLimitExceeded) as exc:  # V8 would not stop the codec's top level
                 kind, text, template = "script", str(exc), None
             self._template[0] = template
+            if kind == "syntax" and self._host.engine != "v8":
+                self._load_error = self._v8_verdict()  # V8's message, if V8 refuses it too
             if kind != "ok":
                 self._fail_to_load(kind, text)
                 return None
         return self._template[0]
 
     def _fail_to_load(self, kind: str, text: str) -> None:
-        if "__sl_no_decoder" in text:
+        if self._load_error is not None:
+            pass
+        elif "__sl_no_decoder" in text:
             self._load_error = _NO_DECODER
         else:
             problem = text if kind == "script" and not text.startswith("<") else None
@@ -198,59 +251,78 @@ class JavaScriptCodec:
         if template is not None:
             self._host.close_template(*template)
 
-    def __call__(self, payload: bytes, f_port: int, recv_time: datetime) -> DecodeResult:
+    @staticmethod
+    def _code(payload: bytes, f_port: int, recv_time: datetime) -> str:
         # The bytes and numbers are inlined in one expression: one engine round trip per payload.
-        code = (
+        return (
             "__sl_run(function () { return __sl_decode("
             f"[{','.join(map(str, payload))}],{int(f_port)},{recv_time.timestamp() * 1000!r}); }})"
         )
-        with self._lock:
-            if self._closed:
-                return DecodeResult.failed("the codec is closed")
-            try:
-                text = self._fresh(code)
-            except SandboxError as exc:
-                return DecodeResult.failed(str(exc))
-        if text is None:
-            return DecodeResult.failed(self._load_error or _NO_DECODER)
-        return _result(orjson.loads(text))
+
+    def __call__(self, payload: bytes, f_port: int, recv_time: datetime) -> DecodeResult:
+        return self.decode_many([(payload, f_port, recv_time)])[0]
 
     decode = __call__
 
-    def _fresh(self, code: str) -> str | None:
-        """The decode's JSON text, None when the codec does not load; raises SandboxError for the decode's faults."""
-        for _ in range(2):
-            template = self._load()
+    def decode_many(
+        self, items: Sequence[tuple[bytes, int, datetime]], *, batch: int = 64
+    ) -> list[DecodeResult]:
+        """Decode several payloads (the worker's backlog), each in its own fresh context and time budget,
+        up to `batch` of them in one request to the engine."""
+        codes = [self._code(*item) for item in items]
+        results: list[DecodeResult] = []
+        with self._lock:
+            for start in range(0, len(codes), max(1, batch)):
+                results += self._decode_batch(codes[start : start + max(1, batch)])
+        return results
+
+    def _decode_batch(self, codes: list[str]) -> list[DecodeResult]:
+        results: list[DecodeResult] = []
+        restarts = 0
+        while len(results) < len(codes):
+            if self._closed:
+                return results + [DecodeResult.failed("the codec is closed")] * (len(codes) - len(results))
+            try:
+                template = self._load()
+            except SandboxError as exc:  # the engine cannot start: every payload says so
+                return results + [DecodeResult.failed(str(exc))] * (len(codes) - len(results))
             if template is None:
-                return None
-            kind, text = self._host.fresh_eval(*template, code, self.time_limit, self.setup_time_limit)
-            if kind != "gone":
-                break
-            self._template[0] = None  # the engine restarted: register the codec again, once
-        if kind.startswith("setup-"):  # its top level failed when its next context was built
+                failed = DecodeResult.failed(self._load_error or _NO_DECODER)
+                return results + [failed] * (len(codes) - len(results))
+            pending = codes[len(results) :]
+            answers = self._host.fresh_many(*template, pending, self.time_limit, self.setup_time_limit)
+            if len(answers) < len(pending):
+                self._template[0] = None  # the engine ended after its last answer: register it again
+            for kind, text in answers:
+                if kind == "gone":  # the engine restarted before this one: register the codec again
+                    self._template[0] = None
+                    restarts += 1
+                    if restarts > 1:  # twice in a row: this payload fails, the next ones try again
+                        results.append(DecodeResult.failed(f"the JavaScript engine is not available: {text}"))
+                        restarts = 0
+                    break
+                restarts = 0
+                results.append(self._answer(kind, text))
+                if self._load_error is not None:  # its top level failed this time: so it does from now on
+                    break
+        return results
+
+    def _answer(self, kind: str, text: str) -> DecodeResult:
+        """One engine answer as a decode's result (DESIGN §6)."""
+        if kind.startswith("setup-"):  # its top level failed when its context was built
             self._fail_to_load(kind.removeprefix("setup-"), text)
-            return None
+            return DecodeResult.failed(self._load_error or _NO_DECODER)
         if kind != "ok":
-            raise error_for(kind, text, self.time_limit, self.memory_limit)
+            return DecodeResult.failed(str(error_for(kind, text, self.time_limit, self.memory_limit)))
         head, _, body = text.partition("\n")
         if head:
             report = orjson.loads(head)
             self._log.extend((str(level), str(line)) for level, line in report["log"])
             if report.get("memory"):
-                raise error_for("memory", "", self.time_limit, self.memory_limit)
+                return DecodeResult.failed(str(error_for("memory", "", self.time_limit, self.memory_limit)))
             if report["error"] is not None:
-                raise ScriptError(str(report["error"]))
-        return body
-
-    def decode_many(
-        self, items: Sequence[tuple[bytes, int, datetime]], *, batch: int = 64
-    ) -> list[DecodeResult]:
-        """Decode several payloads (the worker's backlog), each in its own fresh context and time budget.
-
-        `batch` is kept for callers written when payloads shared a context; fresh state rules that out.
-        """
-        del batch
-        return [self(payload, f_port, recv_time) for payload, f_port, recv_time in items]
+                return DecodeResult.failed(str(report["error"]))
+        return _result(orjson.loads(body))
 
     def take_log(self) -> list[ConsoleLine]:
         """What the codec wrote to `console` since the last call (the cluster's log): each decode's own

@@ -19,7 +19,11 @@ from typing import Any
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
-from sharelake.decoders.sandbox import (
+from sharelake.domain.errors import SharelakeError
+from sharelake.domain.principal import Principal
+from sharelake.domain.scopes import Scope
+from sharelake.robots.lib import LibError, Library
+from sharelake.sandbox import (
     DEFAULT_MEMORY_LIMIT,
     DEFAULT_TIME_LIMIT,
     EngineFailure,
@@ -29,10 +33,6 @@ from sharelake.decoders.sandbox import (
     ScriptError,
     TimeLimitExceeded,
 )
-from sharelake.domain.errors import SharelakeError
-from sharelake.domain.principal import Principal
-from sharelake.domain.scopes import Scope
-from sharelake.robots.lib import LibError, Library
 
 log = logging.getLogger(__name__)
 

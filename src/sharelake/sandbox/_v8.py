@@ -8,20 +8,22 @@ from __future__ import annotations
 import os
 import resource
 import signal
-import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
+
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # run as a script: its siblings
+from _frames import Reader, write  # type: ignore[import-not-found]
 from py_mini_racer import init_mini_racer
 
 # mini-racer's public API runs every call through an asyncio loop thread (~400 µs); its DLL answers the
 # same eval in ~40 µs when driven directly. The callback type and value layout below are mini-racer 0.14's.
 from py_mini_racer._dll import mr_callback_func
 
-_HEADER = struct.Struct(">I")
 _STRING = 5
 _EXECUTE_ERROR, _PARSE_ERROR, _OOM, _TIMEOUT, _TERMINATED = 200, 201, 202, 203, 204
 _POLL = 0.005  # how often a running call's memory is looked at
@@ -162,33 +164,6 @@ class _Template:
             self.pristine = None
 
 
-class _Reader:
-    """Length-prefixed frames from a file descriptor, read in large chunks."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._buf = b""
-
-    def frame(self) -> bytes | None:
-        while True:
-            if len(self._buf) >= _HEADER.size:
-                size = _HEADER.size + _HEADER.unpack_from(self._buf)[0]
-                if len(self._buf) >= size:
-                    body, self._buf = self._buf[_HEADER.size : size], self._buf[size:]
-                    return body
-            chunk = os.read(self._fd, 65536)
-            if not chunk:
-                return None
-            self._buf += chunk
-
-
-def _write(fd: int, message: list[Any]) -> None:
-    body = orjson.dumps(message)
-    data = memoryview(_HEADER.pack(len(body)) + body)
-    while data:
-        data = data[os.write(fd, data) :]
-
-
 def _serve(dll: Any, reply: Callable[[list[Any]], None], request: list[Any], state: dict[str, Any]) -> None:
     contexts: dict[int, _Context] = state["contexts"]
     templates: dict[int, _Template] = state["templates"]
@@ -254,11 +229,11 @@ def main() -> None:
     os.dup2(2, 1)  # anything printed by accident goes to stderr, never into the reply stream
     dll = init_mini_racer(ignore_duplicate_init=True)
     state: dict[str, Any] = {"contexts": {}, "templates": {}}
-    _write(replies, ["ready", dll.mr_v8_version().decode()])
-    requests = _Reader(0)
+    write(replies, ["ready", dll.mr_v8_version().decode()])
+    requests = Reader(0)
 
     def reply(message: list[Any]) -> None:
-        _write(replies, message)
+        write(replies, message)
 
     while True:
         body = requests.frame()
