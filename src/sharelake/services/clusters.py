@@ -17,7 +17,6 @@ import orjson
 from sqlalchemy import Connection, Engine
 
 from sharelake import decoders
-from sharelake.decoders.sandbox import SandboxError
 from sharelake.domain import records as wire
 from sharelake.domain.clock import now_ms, parse_instant, to_datetime, to_iso
 from sharelake.domain.clusters import (
@@ -32,6 +31,7 @@ from sharelake.domain.clusters import (
 from sharelake.domain.errors import Invalid, Unavailable
 from sharelake.domain.principal import Principal
 from sharelake.metrics import Metrics
+from sharelake.sandbox import SandboxError
 from sharelake.services.cluster_health import ClusterHealth, Outcome, paused_message
 from sharelake.services.consumers import Consumers, acting_as, doc_data
 from sharelake.services.documents import Documents, Kind

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine
 
-from sharelake.decoders.sandbox import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, JsHost
 from sharelake.domain import records as wire
 from sharelake.domain.clock import now_ms, to_iso
 from sharelake.domain.clusters import derived_id
@@ -25,6 +24,7 @@ from sharelake.domain.reads import Filter, Page
 from sharelake.robots.config import RobotConfig, normalize_robot_data
 from sharelake.robots.lib import MAX_WRITES, Library, builtins
 from sharelake.robots.runtime import MAX_RUNS, Outcome, Runtime, request_key
+from sharelake.sandbox import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, JsHost
 from sharelake.services.consumers import Consumers, acting_as, doc_data
 from sharelake.services.documents import Documents, Kind
 from sharelake.services.schedules import Scheduler
