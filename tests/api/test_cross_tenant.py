@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from tests.helpers import Tenant
 
 MARK = "alice-private-4f1c"
-STREAM = "/share/{recType}/stream"  # an endless answer: covered in tests/test_stream.py
+STREAM = "/share/{recType}/stream"  # an endless answer: covered in tests/api/test_stream.py
 METHODS = ("GET", "POST", "PUT", "DELETE")
 
 

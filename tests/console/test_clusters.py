@@ -11,7 +11,7 @@ from sharelake.services.lake import Lake
 from sharelake.worker import Worker
 from tests.console.support import ConsoleUser, by_testid, field, message
 from tests.helpers import Tenant
-from tests.test_clusters import DEV, OTHER, tts
+from tests.services.test_clusters import DEV, OTHER, tts
 
 PACKED = "io.lab.packed"
 UNPACKED = "io.lab.unpacked"

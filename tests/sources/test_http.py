@@ -15,7 +15,7 @@ from sharelake.settings import Settings
 from sharelake.storage.tables import records
 from tests.helpers import Tenant
 
-FIXTURES = Path(__file__).parent / "ingest" / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "ingest" / "fixtures"
 
 
 def fixture(name: str) -> dict[str, Any]:

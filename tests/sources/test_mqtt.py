@@ -38,7 +38,7 @@ from tests.helpers import PASSWORD, Tenant
 from tests.live import BIN, sharelake_env
 
 HOST, PORT = "127.0.0.1", 1883
-FIXTURES = Path(__file__).parent / "ingest" / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "ingest" / "fixtures"
 
 
 def _broker_listens() -> bool:

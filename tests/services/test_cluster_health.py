@@ -16,7 +16,7 @@ from sharelake.storage.tables import cluster_health, outbox
 from sharelake.worker import Worker
 from tests.console.support import ConsoleUser, by_testid
 from tests.helpers import Tenant
-from tests.test_clusters import cluster, tts, unpacked
+from tests.services.test_clusters import cluster, tts, unpacked
 
 # Byte 0 picks what the codec does: 1 loops, 2 allocates past the memory limit, 3 throws, else decodes.
 CODEC = """

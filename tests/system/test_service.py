@@ -12,7 +12,7 @@ from sharelake.services.lake import Lake
 from sharelake.settings import Settings
 from sharelake.storage.engine import migrate
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def test_health(client: TestClient) -> None:

@@ -18,7 +18,7 @@ import pytest
 from tests.helpers import PASSWORD
 from tests.live import cli, live_server, sharelake_env
 
-COMPAT = Path(__file__).parent / "compat"
+COMPAT = Path(__file__).parents[1] / "compat"
 NEWMAN = COMPAT / "node_modules" / ".bin" / "newman"
 
 
