@@ -278,7 +278,12 @@ def _process(args: list[str], env: dict[str, str], port: int, log_path: Path) ->
 
 # Settings a run may change to compare (e.g. `SHARELAKE_WRITER=thread make bench`); no other
 # SHARELAKE_ variable of the caller's reaches the servers, which run with the defaults users get.
-COMPARABLE = ("SHARELAKE_WRITER", "SHARELAKE_WRITER_THREADS", "SHARELAKE_SQLITE_SYNCHRONOUS", "SHARELAKE_ACCESS_LOG")
+COMPARABLE = (
+    "SHARELAKE_WRITER",
+    "SHARELAKE_WRITER_THREADS",
+    "SHARELAKE_SQLITE_SYNCHRONOUS",
+    "SHARELAKE_ACCESS_LOG",
+)
 
 
 def server_env(database_url: str, tmp: Path) -> dict[str, str]:
