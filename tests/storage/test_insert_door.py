@@ -16,20 +16,19 @@ from sharelake.services.lake import Lake
 from sharelake.storage.records import NewRecord, Repeat
 from sharelake.storage.tables import outbox, record_tags, records
 
-NOW = now_ms()  # within the de-duplication window
-
 
 def new(
     record_id: str | None = None, *, frame: str | None = None, gateway: str = "gw-1", **kw: Any
 ) -> NewRecord:
+    now = now_ms()  # within the de-duplication window whenever the test runs
     record = NewRecord(
-        id=record_id or new_id(NOW),
+        id=record_id or new_id(now),
         rec_type=kw.pop("rec_type", "io.door.test"),
         owner_user="owner@door.example",
         owner_org="door.example",
         owner_app=None,
         data=kw.pop("data", '{"n":1}'),
-        tstamp=NOW,
+        tstamp=now,
         **kw,
     )
     if frame is not None:
@@ -58,7 +57,7 @@ def test_repeats_of_a_frame_merge_into_the_first_and_say_so(lake: Lake) -> None:
 
 
 def test_ids_chosen_by_a_producer_are_kept_or_replaced(lake: Lake) -> None:
-    record_id = new_id(NOW)
+    record_id = new_id(now_ms())
     with lake.writes.transaction() as conn:
         (written,) = lake.writes.insert(conn, [new(record_id, tags=["a"], tags_json='["a"]')])
     assert written.new
