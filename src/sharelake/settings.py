@@ -82,8 +82,8 @@ class Settings(BaseSettings):
     )
     writer: Literal["auto", "inline", "thread"] = Field(
         "auto",
-        description="Where group commits run: `inline` in the event loop (auto on SQLite), or a `thread` "
-        "(auto on PostgreSQL).",
+        description="Where group commits run: a writer `thread` (auto), or `inline` in the event loop "
+        "(SQLite only; its fsync then blocks the loop).",
     )
     write_batch: int = Field(512, ge=1, description="Most records committed in one group-commit transaction.")
     writer_threads: int = Field(
