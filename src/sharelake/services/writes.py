@@ -47,7 +47,6 @@ class _Tx:
 
     rec_types: set[str] = field(default_factory=set)
     events: int = 0
-    records: int = 0
     new_ids: set[str] = field(default_factory=set)  # of records `add`ed, those that were not there
     # Records `add`ed, stored together just before the commit: (repeat, consumed_by) -> records.
     later: dict[tuple[Repeat, tuple[str, ...] | None], list[NewRecord]] = field(default_factory=dict)
@@ -127,7 +126,6 @@ class Writes:
                     events.append(outbox.event(record.id, record.rec_type, record.tstamp, consumer.id))
         outbox.add(conn, events)
         tx.events += len(events)
-        tx.records += len(new)
         tx.rec_types.update(w.rec_type for w in new)
         return written
 
