@@ -377,3 +377,20 @@ def test_built_ins_are_there_whether_named_or_found_by_computed_names(make: type
         "  return {data: {m: typeof g[n], t: typeof g['Uint8' + 'Array'], b: typeof 1n}}; }"
     )
     assert computed(b"", 1, RECV_TIME).data == {"m": "function", "t": "function", "b": "bigint"}
+
+
+BUILT_INS_CODEC = """
+function decodeUplink(input) {
+  var d = new Date(0);
+  return {data: {text: String(d), time: d.toTimeString(), cube: Math.cbrt(27), cubes: Math.cbrt(-64)}};
+}
+"""
+
+
+def test_dates_and_roots_read_as_in_v8(host: JsHost, v8_host: JsHost) -> None:
+    """Device-repository examples are checked in V8: QuickJS's differing built-ins answer the same."""
+    quick = JavaScriptCodec(BUILT_INS_CODEC, host=host)(b"", 1, RECV_TIME).to_json()
+    v8 = JavaScriptCodec(BUILT_INS_CODEC, host=v8_host)(b"", 1, RECV_TIME).to_json()
+    assert quick == v8
+    assert quick["data"]["text"] == "Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)"
+    assert quick["data"]["cube"] == 3

@@ -117,6 +117,24 @@ _PRELUDE = r"""
       return out;
     };
   }
+  // Where QuickJS's built-ins answer otherwise than V8's (and Node's, in which device-repository codecs
+  // are tested against their examples): a date's text names its zone; an exact cube has an exact root.
+  var dateProto = Date.prototype, dateText = dateProto.toString, timeText = dateProto.toTimeString;
+  function zoned(text, date) {
+    return date.getTimezoneOffset() === 0 && /GMT\+0000$/.test(text) ? text + ' (Coordinated Universal Time)' : text;
+  }
+  define(dateProto, 'toString', {value: function toString() { return zoned(dateText.call(this), this); },
+                                 writable: true, configurable: true});
+  define(dateProto, 'toTimeString', {value: function toTimeString() { return zoned(timeText.call(this), this); },
+                                     writable: true, configurable: true});
+  var cbrt = Math.cbrt, round = Math.round;
+  define(Math, 'cbrt', {value: function cbrt_(x) {
+    var y = cbrt(x), r = round(y);
+    if (r * r * r === x) return r;
+    if (y === 0 || y !== y || y === 1 / 0 || y === -1 / 0) return y;
+    // One Newton step: the last digit then agrees with V8's for 84-89 % of values (QuickJS's alone: 49 %).
+    return y - (y * y * y - x) / (3 * y * y);
+  }, writable: true, configurable: true});
   /*</quickjs>*/
   // Made on first use: most codecs never print, and every fresh context would pay for it.
   function makeConsole() {
