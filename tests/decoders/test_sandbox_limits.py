@@ -50,7 +50,7 @@ def _busy_cpu(pids: set[int], seconds: float) -> float:
     def total() -> float:
         used = 0.0
         for pid in pids:
-            with contextlib.suppress(FileNotFoundError):  # killed: idle by definition
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # killed: idle by definition
                 used += _proc_stat(pid)
         return used
 
