@@ -1,7 +1,7 @@
 """The record's fields, once: each one's wire name, stored column, type, and what it may be used for.
 
-The API's sort and filter parameters, the CSV and NDJSON columns and the console's data table read this
-catalogue; storage maps `column` onto its table. A new record field is a line here, a migration and its
+The API's sort parameter and the CSV and NDJSON exports' fixed columns read this catalogue; storage maps
+`column` onto its table for sorting. A new record field is a line here, a migration and its
 test (docs/architecture.md).
 """
 
@@ -19,7 +19,6 @@ class Field:
     column: str | None  # the records table's column (None: computed from other columns)
     type: FieldType  # "instant" is epoch milliseconds stored, ISO 8601 on the wire
     sortable: bool = False  # `?sort=name`
-    filter: str | None = None  # the query parameter that narrows by it (`?devEui=`, `?from=`)
     exported: str | None = None  # its CSV/NDJSON column, where one of the fixed columns
 
 
@@ -28,10 +27,10 @@ FIELDS: tuple[Field, ...] = (
     Field("_id", "id", "string", sortable=True),
     Field("recType", "rec_type", "string", sortable=True, exported="recType"),
     Field("createDate", "tstamp", "instant", sortable=True, exported="createDate"),
-    Field("tstamp", "tstamp", "integer", sortable=True, filter="from/to", exported="tstamp"),
+    Field("tstamp", "tstamp", "integer", sortable=True, exported="tstamp"),
     Field("updateDate", "updated", "instant", sortable=True),
     Field("owner", "owner_user", "string", exported="owner"),
-    Field("tags", "tags", "strings", filter="/tags/…", exported="tags"),
+    Field("tags", "tags", "strings", exported="tags"),
     Field("name", "name", "string", sortable=True),
     Field("desc", "desc", "string", sortable=True),
     Field("creatorId", "creator", "string", sortable=True),
@@ -40,7 +39,7 @@ FIELDS: tuple[Field, ...] = (
     Field("data", "data", "json"),
     # Columns of the normalized uplink, filled when the body was a network server's uplink.
     Field("network", "network", "string"),
-    Field("devEui", "dev_eui", "string", sortable=True, filter="devEui"),
+    Field("devEui", "dev_eui", "string", sortable=True),
     Field("fPort", "f_port", "integer", sortable=True),
     Field("fCnt", "f_cnt", "integer", sortable=True),
     Field("receivedAt", "received_at", "integer", sortable=True),

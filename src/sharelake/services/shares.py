@@ -100,26 +100,16 @@ class Shares:
         written: list[Written] = await self._writer.write(job)
         return written
 
-    async def commit(self, job: WriteJob) -> bytes:
-        """Write (group commit) and answer with the envelope of short objects, after the commit."""
-        return self.answer(await self.write(job))
-
-    def commit_sync(self, job: WriteJob) -> bytes:
-        return self.answer(self._writer.write_sync(job))
-
     @staticmethod
     def answer(written: Sequence[Written]) -> bytes:
         """Short objects in the order the body gave. A copy merged into an earlier record of the same
         frame says so, or a sender cannot tell "stored" from "folded into an earlier record"."""
-        objs = [
-            wire.short(w.rec_type, w.id, w.tstamp, orjson.Fragment(w.tags_json), w.name)
-            if w.new
-            else {
-                **wire.short(w.rec_type, w.id, w.tstamp, orjson.Fragment(w.tags_json), w.name),
-                "duplicate": True,
-            }
-            for w in written
-        ]
+        objs = []
+        for w in written:
+            obj = wire.short(w.rec_type, w.id, w.tstamp, orjson.Fragment(w.tags_json), w.name)
+            if not w.new:
+                obj["duplicate"] = True
+            objs.append(obj)
         merged = sum(1 for w in written if not w.new)
         extra = {"duplicates": merged} if merged else None
         return wire.envelope(objs, total_count=len(objs), paged=False, extra_meta=extra)
