@@ -7,6 +7,7 @@ import click
 from sharelake import __version__
 from sharelake.cli.accounts import app, token, user
 from sharelake.cli.backup import backup
+from sharelake.cli.counts import counts
 from sharelake.cli.data import export, tail
 from sharelake.cli.ingest_mqtt import ingest
 from sharelake.cli.serve import serve, worker
@@ -22,7 +23,7 @@ def cli() -> None:
     """
 
 
-for command in (serve, worker, user, app, token, ingest, simulate, tail, export, backup):
+for command in (serve, worker, user, app, token, ingest, simulate, tail, export, backup, counts):
     cli.add_command(command)
 
 

@@ -17,6 +17,7 @@ from sharelake.services.clusters import Clusters
 from sharelake.services.consumers import GENERATION as CONSUMERS_GENERATION
 from sharelake.services.consumers import NOTIFY_CHANNEL as CONSUMERS_CHANNEL
 from sharelake.services.consumers import Consumers, Handler
+from sharelake.services.counts import Counts
 from sharelake.services.documents import Documents
 from sharelake.services.events import Events
 from sharelake.services.exports import Exports
@@ -68,6 +69,7 @@ class Lake:
         self.tokens = Tokens(self.engine, settings, self.accounts, self.audit)
         self.apps = Apps(self.engine, self.tokens, self.audit)
         self.sharing = Sharing(self.engine)
+        self.counts = Counts(self.engine)
         self.consumers = Consumers(self.engine)
         # Set after a commit that queued outbox events: the worker wakes instead of polling.
         self.outbox_signal = threading.Event()

@@ -151,8 +151,10 @@ class Shares:
             rows = store.list_(conn, who, query.flt, fetch, owners=seen.owners)
             more = len(rows) > page.limit
             rows = rows[: page.limit]
-            if query.with_count:
-                total = store.count(conn, who, query.flt)
+            if query.with_count and not page.offset and page.after is None and not more:
+                total = len(rows)  # the whole of it is on this page
+            elif query.with_count:
+                total = store.count(conn, who, query.flt, owners=seen.owners)
             else:
                 total = page.offset + len(rows) + (1 if more else 0)
         after = wire.encode_cursor(rows[-1].tstamp, rows[-1].id) if query.cursor and more and rows else None

@@ -5,7 +5,8 @@ a `NewRecord` and stored by `Writes.insert` inside a transaction opened by `Writ
 batch, in this order and in the writing transaction:
 
 1. the records go in by the storage door (`storage.records.insert`): new, or merged into the stored copy
-   of the same LoRaWAN frame, or (ids derived from a source) kept or replaced;
+   of the same LoRaWAN frame, or (ids derived from a source) kept or replaced; the owners' record
+   counters (`totalCount`) move by the records that were new;
 2. the new records something consumes get their outbox events, decided from the consumers this
    transaction sees (`Consumers.seen_by`), so a record committed after a cluster's or robot's save
    always gets its event;

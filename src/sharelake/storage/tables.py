@@ -160,6 +160,18 @@ record_owners = Table(
     Index("ix_record_owners_owner_type", "owner_user", "rec_type", "record_id"),
 )
 
+record_counts = Table(
+    "record_counts",
+    metadata,
+    # How many records each owner has of each recType, kept in the writing transaction
+    # (`storage.records.counts`). A writer adds to its own `shard` (the process's), so two processes
+    # ingesting one recType never wait on each other's counter row; a count is the sum of the shards.
+    Column("owner_user", String(254), primary_key=True),
+    Column("rec_type", String(255), primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
 documents = Table(
     "documents",
     metadata,

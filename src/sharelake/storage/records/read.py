@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from sharelake.domain import record_fields
 from sharelake.domain.reads import Filter, Page
+from sharelake.storage.records import counts
 from sharelake.storage.tables import record_owners, record_tags, records
 from sharelake.storage.types import AnyRow
 
@@ -154,9 +155,26 @@ def _index_order(tstamp: Any, record_id: Any, descending: bool) -> list[Any]:
     return [tstamp.desc(), record_id.desc()] if descending else [tstamp.asc(), record_id.asc()]
 
 
-def count(conn: Connection, visible: ColumnElement[bool], flt: Filter) -> int:
+def count(
+    conn: Connection, visible: ColumnElement[bool], flt: Filter, *, owners: Sequence[str] | None = None
+) -> int:
+    """How many records match. With `owners` (visibility is exactly these owners' records of the
+    filter's recType) and nothing narrowing further, the owners' counters answer in constant time;
+    any other filter counts the matching rows (an index range for devEui and time bounds)."""
+    if owners and flt.rec_type is not None and _only_rec_type(flt):
+        return counts.total(conn, owners, flt.rec_type)
     query = select(func.count()).select_from(records).where(*_where(visible, flt))
     return int(conn.execute(query).scalar_one())
+
+
+def _only_rec_type(flt: Filter) -> bool:
+    return (
+        flt.record_id is None
+        and not flt.tags
+        and flt.dev_eui is None
+        and flt.t_from is None
+        and flt.t_to is None
+    )
 
 
 def get(conn: Connection, visible: ColumnElement[bool], rec_type: str, record_id: str) -> Row[Any] | None:
@@ -192,7 +210,13 @@ def delete_ids(conn: Connection, record_ids: Sequence[str]) -> int:
         return 0
     conn.execute(delete(record_tags).where(record_tags.c.record_id.in_(record_ids)))
     conn.execute(delete(record_owners).where(record_owners.c.record_id.in_(record_ids)))
-    return conn.execute(delete(records).where(records.c.id.in_(record_ids))).rowcount
+    gone = conn.execute(
+        delete(records)
+        .where(records.c.id.in_(record_ids))
+        .returning(records.c.owner_user, records.c.rec_type)
+    ).all()
+    counts.add(conn, counts.added(((r.owner_user, r.rec_type) for r in gone), -1))
+    return len(gone)
 
 
 def rec_types(conn: Connection, visible: ColumnElement[bool]) -> list[Row[Any]]:

@@ -3,7 +3,8 @@
 HTTP and MQTT ingest, device clusters' unpacked records and robots' writes all hand `insert` a batch of
 `NewRecord`s inside a write transaction; it answers, per record, the record that holds it (its own, or
 the one an earlier copy of the same LoRaWAN frame went into) and whether it was written. The row's
-columns, its tags and its co-owners are spelled out here and nowhere else.
+columns, its tags and its co-owners are spelled out here and nowhere else, and the owners' record
+counters (`counts`) move here with the records.
 
 De-duplication (`Repeat.MERGE`): the same frame (devEui, session, fCnt, payload: `frame_key`) arriving
 again within the window is stored once; gateways the first copy lacks are merged into its
@@ -28,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sharelake.domain.records import checksum, compact_json
 from sharelake.domain.uplinks import merge_gateways
+from sharelake.storage.records import counts
 from sharelake.storage.tables import record_owners, record_tags, records
 
 _EMPTY = "[]"
@@ -158,9 +160,11 @@ def insert(
     and `now` (epoch ms) bound de-duplication under `Repeat.MERGE`."""
     if not batch:
         return []
-    if repeat is Repeat.MERGE:
-        return _merge(conn, batch, window_ms, now)
-    return _by_id(conn, batch, repeat)
+    merge = repeat is Repeat.MERGE
+    written = _merge(conn, batch, window_ms, now) if merge else _by_id(conn, batch, repeat)
+    new = (r for r, w in zip(batch, written, strict=True) if w.new)
+    counts.add(conn, counts.added((r.owner_user, r.rec_type) for r in new))
+    return written
 
 
 def _merge(conn: Connection, batch: Sequence[NewRecord], window_ms: int, now: int) -> list[Written]:
