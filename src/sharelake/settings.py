@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sharelake.outbound.guard import Allow
+
 
 class Settings(BaseSettings):
     """Every field is documented in docs/configuration.md (a test keeps the two in step)."""
@@ -107,12 +109,26 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(True, description="Log one JSON line per request (token id, never the secret).")
     worker: bool = Field(True, description="Run the background worker inside `sharelake serve`.")
+    robot_http_allow: str = Field(
+        "",
+        description="Comma-separated hosts, `host:port` or CIDRs that connections made for users (robots' "
+        "`lib.get/post/put/delete`) may reach although private, loopback or link-local; all others are refused.",
+    )
+    robot_http_timeout: float = Field(
+        5.0, gt=0, le=60, description="Seconds one robot HTTP request may take, redirects included."
+    )
 
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
             raise ValueError("database_url must be sqlite:///… or postgresql://…")
+        return value
+
+    @field_validator("robot_http_allow")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        Allow.parse(value)  # a ValueError names the bad item
         return value
 
     def problems_for_production(self) -> list[str]:

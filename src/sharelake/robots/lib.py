@@ -18,6 +18,8 @@ from sharelake.domain.principal import Principal
 MAX_WRITES = 100  # records one run may write
 MAX_PENDING = 64  # requests one run may leave for Python to answer
 MAX_WRITE_CHARS = 1024 * 1024  # one written record's data, as JSON
+MAX_HTTP = 16  # HTTP requests one run may make (lib.get/post/put/delete)
+HTTP_METHODS = ("get", "post", "put", "delete")  # lib functions answered by one HTTP request
 
 
 class LibError(Exception):
@@ -48,6 +50,7 @@ _CORE = r"""
   var wsAdd = WeakSet.prototype.add, wsHas = WeakSet.prototype.has, libErrors = new WeakSet();
   var log = g.console.log;
   var MAX_WRITES = %(max_writes)d, MAX_PENDING = %(max_pending)d, MAX_WRITE_CHARS = %(max_write_chars)d;
+  var MAX_HTTP = %(max_http)d, httpCount = 0;
   var REC_TYPE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, FRAME = /\n\s+at [^\n]*?<anonymous>:(\d+):(\d+)/;
   var setup = {text: '', auth: null, scopes: [], ids: [], now: 0}, answers = create(null);
   var pending = create(null), pendingCount = 0, pendingList = '', writes = '', writeCount = 0;
@@ -218,6 +221,10 @@ _BUILTINS_JS: dict[str, str] = {
             objs: [{name: '', url: '/share/' + recType + '/' + id, _id: id, id: id, tags: tagsOf('', tagList),
                     tstamp: setup.now, recType: recType}]};
   }""",
+    "get": r"""function (url, headers) { return http('get', 'GET', url, headers, null); }""",
+    "post": r"""function (url, headers, body) { return http('post', 'POST', url, headers, body); }""",
+    "put": r"""function (url, headers, body) { return http('put', 'PUT', url, headers, body); }""",
+    "delete": r"""function (url, headers) { return http('delete', 'DELETE', url, headers, null); }""",
     "decodeCayenneLPP": r"""function (hex) {
     return jsonText(ask('decodeCayenneLPP', [hexArg('decodeCayenneLPP', hex)]));
   }""",
@@ -277,6 +284,40 @@ _BUILTINS_JS: dict[str, str] = {
 
 # Plain helpers the built-ins above share (inside the closure, not on `lib`).
 _HELPERS = r"""
+  // lib.get/post/put/delete: checked here, made by Python between runs (`services.robots`), answered
+  // {status, headers, body (text)}; a refused or failed request throws an Error saying why.
+  function http(op, method, url, headers, body) {
+    var fn = 'lib.' + op;
+    if (typeof url !== 'string' || !test(/^https?:\/\//i, url)) {
+      throw libError(fn + ': url must be an http:// or https:// URL (a string)');
+    }
+    var sent = create(null);
+    if (headers !== undefined && headers !== null) {
+      if (typeof headers !== 'object' || isArray(headers)) throw libError(fn + ': headers must be an object of strings');
+      for (var name in headers) {
+        var value = headers[name];
+        if (typeof value !== 'string' && typeof value !== 'number') {
+          throw libError(fn + ': header ' + stringify(name) + ' must be a string');
+        }
+        sent[name] = Str(value);
+      }
+    }
+    var text = null;
+    if (body !== undefined && body !== null) {
+      if (typeof body === 'string') {
+        text = body;
+      } else {
+        try { text = stringify(body); } catch (e) { throw libError(fn + ': body cannot be sent as JSON: ' + Str(e)); }
+        var typed = false;
+        for (var h in sent) if (h.toLowerCase() === 'content-type') typed = true;
+        if (!typed) sent['Content-Type'] = 'application/json';
+      }
+      if (text.length > MAX_WRITE_CHARS) throw libError(fn + ': the body is over ' + MAX_WRITE_CHARS + ' characters');
+    }
+    if (httpCount >= MAX_HTTP) throw libError(fn + ': one run may make at most ' + MAX_HTTP + ' HTTP requests');
+    httpCount++;
+    return ask(op, [method, url, sent, text]);
+  }
   var B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
   function pad(text, width) { while (text.length < width) text = '0' + text; return text; }
   function digits(fn, text, base) {
@@ -364,6 +405,7 @@ class Library:
                 "max_writes": MAX_WRITES,
                 "max_pending": MAX_PENDING,
                 "max_write_chars": MAX_WRITE_CHARS,
+                "max_http": MAX_HTTP,
                 "functions": _HELPERS + body,
             }
         return self._source

@@ -7,6 +7,7 @@ import secrets
 import threading
 
 from sharelake.metrics import Metrics
+from sharelake.outbound.guard import Allow
 from sharelake.services.accounts import Accounts
 from sharelake.services.apps import Apps
 from sharelake.services.audit import Audit
@@ -113,7 +114,15 @@ class Lake:
         self.documents.register(self.clusters.kind())
         self.views = Views(self.engine, self.sharing)
         self.documents.register(self.views.kind())
-        self.robots = Robots(self.engine, self.writes, self.shares, self.consumers, self.documents)
+        self.robots = Robots(
+            self.engine,
+            self.writes,
+            self.shares,
+            self.consumers,
+            self.documents,
+            http_allow=Allow.parse(settings.robot_http_allow),
+            http_timeout=settings.robot_http_timeout,
+        )
         self.documents.register(self.robots.kind())
         # What the worker runs for each kind of consumer (robots add theirs).
         self.handlers: dict[str, Handler] = {

@@ -21,8 +21,10 @@ from sharelake.domain.clusters import derived_id
 from sharelake.domain.errors import Invalid, NotFound, SharelakeError
 from sharelake.domain.principal import Principal
 from sharelake.domain.reads import Filter, Page
+from sharelake.outbound import http as outbound
+from sharelake.outbound.guard import Allow
 from sharelake.robots.config import RobotConfig, normalize_robot_data
-from sharelake.robots.lib import MAX_WRITES, Library, builtins
+from sharelake.robots.lib import HTTP_METHODS, MAX_WRITES, LibError, Library, builtins
 from sharelake.robots.runtime import MAX_RUNS, Outcome, Runtime, request_key
 from sharelake.sandbox import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, JsHost
 from sharelake.services.consumers import Consumers, acting_as, doc_data
@@ -83,8 +85,12 @@ class Robots:
         total_time: float = 2.0,
         log_keep: int = 1000,
         host: JsHost | None = None,
+        http_allow: Allow | None = None,
+        http_timeout: float = 5.0,
     ) -> None:
         self._engine = engine
+        self._http_allow = http_allow or Allow()
+        self._http_timeout = http_timeout
         self._writes = writes
         self._shares = shares
         self._consumers = consumers
@@ -93,6 +99,8 @@ class Robots:
         self.library = Library(builtins())
         self.library.bind("readShareById", self._read_by_id)
         self.library.bind("readShareByTags", self._read_by_tags)
+        for method in HTTP_METHODS:
+            self.library.bind(method, self._http)
         self.runtime = Runtime(
             self.library,
             time_limit=time_limit,
@@ -273,6 +281,23 @@ class Robots:
         tags = wire.check_tags([str(t) for t in args[1]]) if isinstance(args[1], list) else []
         query = ListQuery(flt=Filter(rec_type=wire.check_rec_type(rec_type), tags=tags), page=Page())
         return orjson.Fragment(self._shares.list_json(principal, query))
+
+    def _http(self, _principal: Principal, args: list[Any]) -> Any:
+        """lib.get/post/put/delete: one request through the outbound guard, answered as Microshare's
+        lib answers it, `{status, headers, body}` with the body as text."""
+        method, url, headers, body = args
+        try:
+            answer = outbound.request(
+                str(method),
+                str(url),
+                allow=self._http_allow,
+                headers={str(k): str(v) for k, v in (headers or {}).items()},
+                body=None if body is None else str(body).encode(),
+                timeout=self._http_timeout,
+            )
+        except outbound.OutboundError as exc:
+            raise LibError(f"lib.{str(method).lower()}: {url}: {exc}") from None
+        return {"status": answer.status, "headers": answer.headers, "body": answer.text}
 
     # -- the log ------------------------------------------------------------------------------------
     def log(
