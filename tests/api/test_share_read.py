@@ -225,3 +225,19 @@ def test_unknown_route_and_method_answer_json(tenant: Tenant) -> None:
     wrong = tenant.client.put("/share/io.test", headers=tenant.headers)
     assert wrong.status_code == 405
     assert wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_from_after_to_is_400_and_a_deep_page_carries_a_hint(tenant: Tenant) -> None:
+    tenant.post("io.range", [{"n": i} for i in range(3)])
+    bad = tenant.get("/share/io.range", params={"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_parameter"
+    assert "after" in bad.json()["error"]["message"]
+    same = tenant.get("/share/io.range", params={"from": 1795341600000, "to": 1795341600000})
+    assert same.status_code == 200
+    shallow = tenant.get("/share/io.range", params={"page": 2, "perPage": 2}).json()["meta"]
+    assert "hint" not in shallow
+    deep = tenant.get("/share/io.range", params={"page": 101, "perPage": 1000}).json()
+    assert deep["objs"] == []
+    assert "skips 100,000 records" in deep["meta"]["hint"]
+    assert "cursor=" in deep["meta"]["hint"]

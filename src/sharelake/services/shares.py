@@ -26,6 +26,9 @@ from sharelake.storage.writer import GroupWriter, WriteJob
 _EMPTY = "[]"
 
 
+DEEP_OFFSET = 100_000  # records a page= skips beyond which meta carries a hint to use cursor
+
+
 @dataclass(slots=True)
 class ListQuery:
     """A parsed `GET /share/...`: what to read, how to page it, how much to show."""
@@ -165,6 +168,14 @@ class Shares:
         result = self.page(principal, query)
         rows = result.rows
         extra: dict[str, Any] = {"next": result.next_cursor} if query.cursor else {}
+        if query.page.offset >= DEEP_OFFSET:
+            extra["hint"] = (
+                f"page={query.page_number} skips {query.page.offset:,} records, and each deeper page reads "
+                "them all again: continue with cursor=<this page's meta.next>, which costs the same at any depth"
+                if query.cursor
+                else f"page={query.page_number} skips {query.page.offset:,} records, and each deeper page reads "
+                "them all again: sort by tstamp (the default) and page with cursor=<meta.next> instead"
+            )
         objs = [wire.full(r) for r in rows] if query.details else [wire.short_row(r) for r in rows]
         return wire.envelope(
             objs,

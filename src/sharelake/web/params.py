@@ -107,6 +107,11 @@ def list_query(params: Mapping[str, str], rec_type: str, tags: list[str]) -> Lis
         t_from=parse_instant(t_from, name="from") if t_from is not None else None,
         t_to=parse_instant(t_to, name="to") if t_to is not None else None,
     )
+    if flt.t_from is not None and flt.t_to is not None and flt.t_from > flt.t_to:
+        raise Invalid(
+            f"from={str(t_from)[:40]!r} is after to={str(t_to)[:40]!r}: the range would be empty; swap them",
+            code="invalid_parameter",
+        )
     offset = 0 if after is not None else (page_number - 1) * per_page
     return ListQuery(
         flt=flt,
