@@ -19,6 +19,7 @@ MAX_WRITES = 100  # records one run may write
 MAX_PENDING = 64  # requests one run may leave for Python to answer
 MAX_WRITE_CHARS = 1024 * 1024  # one written record's data, as JSON
 MAX_HTTP = 16  # HTTP requests one run may make (lib.get/post/put/delete)
+MAX_BINDINGS_CHARS = 64 * 1024  # the `bindings` a run leaves for the next, as JSON
 HTTP_METHODS = ("get", "post", "put", "delete")  # lib functions answered by one HTTP request
 
 
@@ -50,7 +51,7 @@ _CORE = r"""
   var wsAdd = WeakSet.prototype.add, wsHas = WeakSet.prototype.has, libErrors = new WeakSet();
   var log = g.console.log;
   var MAX_WRITES = %(max_writes)d, MAX_PENDING = %(max_pending)d, MAX_WRITE_CHARS = %(max_write_chars)d;
-  var MAX_HTTP = %(max_http)d, httpCount = 0;
+  var MAX_HTTP = %(max_http)d, httpCount = 0, MAX_BINDINGS_CHARS = %(max_bindings)d;
   var REC_TYPE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, FRAME = /\n\s+at [^\n]*?<anonymous>:(\d+):(\d+)/;
   var setup = {text: '', auth: null, scopes: [], ids: [], now: 0}, answers = create(null);
   var pending = create(null), pendingCount = 0, pendingList = '', writes = '', writeCount = 0;
@@ -135,9 +136,23 @@ _CORE = r"""
     } catch (x) { /* a hostile stack getter: the message alone will do */ }
     return text;
   }
+  // What the run leaves in the global `bindings` for the next run: a JSON object, or an error.
+  function bindingsOut() {
+    var value = g.bindings, text;
+    if (value === null || typeof value !== 'object' || isArray(value)) {
+      return {e: 'bindings must stay an object (what a run leaves in it is given to the next run)'};
+    }
+    try { text = stringify(value); } catch (e) { return {e: 'bindings cannot be saved as JSON: ' + Str(e)}; }
+    if (text.length > MAX_BINDINGS_CHARS) {
+      return {e: 'bindings are ' + text.length + ' characters of JSON; at most ' + MAX_BINDINGS_CHARS};
+    }
+    return {v: text};
+  }
   function state(error) {
+    var kept = error === null ? bindingsOut() : {v: null};
+    if (kept.e !== undefined) { error = kept.e; kept.v = null; }
     return '{"pending":[' + pendingList + '],"writes":[' + writes + '],"hasMain":' +
-           (typeof main === 'function') + ',"error":' + stringify(error) + '}';
+           (typeof main === 'function') + ',"error":' + stringify(error) + ',"bindings":' + stringify(kept.v) + '}';
   }
 
   var lib = {};
@@ -154,6 +169,7 @@ _CORE = r"""
     setup = parse(json);
     var table = setup.answers;
     for (var key in table) answers[key] = table[key];
+    define(g, 'bindings', {value: parse(setup.bindings || '{}'), writable: true, enumerable: true});
   }});
   define(g, '__sl_robot_main', {value: function () {
     var error = null;
@@ -406,6 +422,7 @@ class Library:
                 "max_pending": MAX_PENDING,
                 "max_write_chars": MAX_WRITE_CHARS,
                 "max_http": MAX_HTTP,
+                "max_bindings": MAX_BINDINGS_CHARS,
                 "functions": _HELPERS + body,
             }
         return self._source

@@ -59,6 +59,7 @@ class Outcome:
     writes: list[Written] = field(default_factory=list)  # empty when `error` is set
     error: str | None = None
     has_main: bool = False
+    bindings: str | None = None  # JSON of what the run left in `bindings`; None when it failed
 
 
 @dataclass(slots=True)
@@ -68,6 +69,7 @@ class _Attempt:
     lines: list[tuple[str, str]]
     error: str | None
     has_main: bool
+    bindings: str | None = None
 
 
 def request_key(name: str, args: list[Any]) -> str:
@@ -106,11 +108,13 @@ class Runtime:
         now: int,
         answers: Mapping[str, dict[str, str]] | None = None,
         call_main: bool = True,
+        bindings: str | None = None,
     ) -> Outcome:
         """Run `main(text, auth)` until it needs nothing more from Python; never raises for the script's faults.
 
         `answers` may answer requests ahead of time (a guess at what the script will ask saves a run).
         With `call_main=False` only the script's top level runs (the check made when a robot is saved).
+        `bindings`: the JSON object the previous successful run left in the global `bindings` (`{}` if none).
         Database errors while answering propagate: the worker retries the event later.
         """
         table: Answers = dict(answers or {})
@@ -125,6 +129,7 @@ class Runtime:
                 "ids": ids,
                 "now": now,
                 "answers": table,
+                "bindings": bindings,
             }
             attempt = self._attempt(script, orjson.dumps(setup).decode(), call_main)
             new = [key for key in dict.fromkeys(attempt.pending) if key not in table]
@@ -216,6 +221,7 @@ class Runtime:
             lines=lines,
             error=None if error is None else str(error),
             has_main=bool(state.get("hasMain")),
+            bindings=state.get("bindings") if isinstance(state.get("bindings"), str) else None,
         )
 
     def _finish(self, runs: int, attempt: _Attempt) -> Outcome:
@@ -230,7 +236,9 @@ class Runtime:
                     runs, attempt.lines, error=f"writeShare: the record is not storable JSON ({exc})"
                 )
             writes.append(Written(str(rec_type), data, [str(t) for t in tags]))
-        return Outcome(runs, attempt.lines, writes=writes, has_main=attempt.has_main)
+        return Outcome(
+            runs, attempt.lines, writes=writes, has_main=attempt.has_main, bindings=attempt.bindings
+        )
 
     def answer(self, key: str, principal: Principal) -> dict[str, str]:
         """The answer to one request (its key as JavaScript makes it), as the table holds answers."""

@@ -90,6 +90,8 @@ class Robots:
     ) -> None:
         self._engine = engine
         self._http_allow = http_allow or Allow()
+        # robot id -> (stored bindings the run started from, bindings it left): see `_bindings_of`
+        self._planned_bindings: dict[str, tuple[str | None, str]] = {}
         self._http_timeout = http_timeout
         self._writes = writes
         self._shares = shares
@@ -136,6 +138,7 @@ class Robots:
             self._consumers.announce(conn)  # first, as in on_save
             store.delete_schedule(conn, robot_id)
             store.delete_logs(conn, robot_id)
+            store.delete_bindings(conn, robot_id)
 
         return Kind(
             name="robo",
@@ -192,6 +195,7 @@ class Robots:
     ) -> Write:
         now = now_ms()
         ids = [derived_id(source_id, doc.id, n) for n in range(MAX_WRITES)]
+        bindings = self._bindings_of(doc.id)
         outcome = self.runtime.run(
             config.script,
             text=text,
@@ -200,6 +204,7 @@ class Robots:
             ids=ids,
             now=now,
             answers=self._guesses(principal, record),
+            bindings=bindings,
         )
         log.debug("robot %s ran %d time(s) for %s", doc.id, outcome.runs, source_id)
         return self._outcome_writes(
@@ -228,6 +233,7 @@ class Robots:
     ) -> Write:
         lines = [(_LEVELS.get(level, "info"), message) for level, message in outcome.lines]
         parts: list[NewRecord] = []
+        bindings = outcome.bindings
         if outcome.error is not None:
             lines.append(("error", outcome.error))
         elif outcome.writes:
@@ -236,7 +242,25 @@ class Robots:
                 parts = self._shares.derived(principal, items, now=now)
             except SharelakeError as exc:
                 lines.append(("error", f"nothing was written: {exc.message}"))
-        return self._commit(doc, lines, parts, now, record_id)
+                bindings = None  # the run did not take effect: neither do its bindings
+        if bindings is not None:
+            self._planned_bindings[doc.id] = (self._stored_bindings(doc.id), bindings)
+        return self._commit(doc, lines, parts, now, record_id, bindings=bindings)
+
+    def _stored_bindings(self, robot_id: str) -> str | None:
+        with self._engine.connect() as conn:
+            return store.get_bindings(conn, robot_id)
+
+    def _bindings_of(self, robot_id: str) -> str | None:
+        """What the robot's previous run left in `bindings`. The worker commits a batch of events at
+        once, so a run planned earlier in this batch, not yet committed, counts: it is used while the
+        stored value is still the one that run started from."""
+        stored = self._stored_bindings(robot_id)
+        planned = self._planned_bindings.get(robot_id)
+        if planned is not None and planned[0] == stored:
+            return planned[1]
+        self._planned_bindings.pop(robot_id, None)
+        return stored
 
     def _commit(
         self,
@@ -245,6 +269,8 @@ class Robots:
         parts: list[NewRecord],
         now: int,
         record_id: str | None,
+        *,
+        bindings: str | None = None,
     ) -> Write:
         rows = [
             {
@@ -262,6 +288,8 @@ class Robots:
             # The records first: their events are decided from the consumers this transaction reads
             # before it touches the logs (the lock order in `services.consumers`).
             self._writes.insert(conn, parts)
+            if bindings is not None:
+                store.put_bindings(conn, doc.id, bindings, now)
             if rows:
                 store.add_logs(conn, rows)
                 store.trim_logs(conn, doc.id, keep)

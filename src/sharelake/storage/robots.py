@@ -1,4 +1,4 @@
-"""Robots' storage: their logs and their schedules.
+"""Robots' storage: their logs, their bindings and their schedules.
 
 Schedules are claimed like outbox events: with a lease, and on PostgreSQL `FOR UPDATE SKIP LOCKED`, so
 several workers share the due robots without running one twice.
@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, selec
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from sharelake.storage.tables import robot_logs, robot_schedule
+from sharelake.storage.tables import robot_bindings, robot_logs, robot_schedule
 from sharelake.storage.types import AnyRow
 
 
@@ -64,6 +64,25 @@ def count_logs(conn: Connection, robot_id: str) -> int:
 
 def delete_logs(conn: Connection, robot_id: str) -> None:
     conn.execute(delete(robot_logs).where(robot_logs.c.robot_id == robot_id))
+
+
+# -- schedules ------------------------------------------------------------------------------------------
+# -- bindings -------------------------------------------------------------------------------------------
+def get_bindings(conn: Connection, robot_id: str) -> str | None:
+    """The JSON the robot's last successful run left in `bindings`, or None before its first."""
+    found = conn.execute(select(robot_bindings.c.data).where(robot_bindings.c.robot_id == robot_id)).scalar()
+    return None if found is None else str(found)
+
+
+def put_bindings(conn: Connection, robot_id: str, data: str, now: int) -> None:
+    statement = _insert(conn, robot_bindings).values(robot_id=robot_id, data=data, updated=now)
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=["robot_id"], set_={"data": data, "updated": now})
+    )
+
+
+def delete_bindings(conn: Connection, robot_id: str) -> None:
+    conn.execute(delete(robot_bindings).where(robot_bindings.c.robot_id == robot_id))
 
 
 # -- schedules ------------------------------------------------------------------------------------------

@@ -248,6 +248,15 @@ robot_logs = Table(
     Index("ix_robot_logs_robot_at", "robot_id", "at"),
 )
 
+robot_bindings = Table(
+    "robot_bindings",
+    metadata,
+    # What each robot's last successful run left in its global `bindings` (a JSON object), for the next.
+    Column("robot_id", String(24), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+)
+
 robot_schedule = Table(
     "robot_schedule",
     metadata,

@@ -1,0 +1,55 @@
+"""Robots' global `bindings`: what a successful run leaves in it reaches the next run, across the events
+of one worker batch and across batches; a failed run leaves the last good value; replays count once."""
+
+from __future__ import annotations
+
+from sharelake.services.lake import Lake
+from sharelake.worker import Worker
+from tests.helpers import Tenant
+from tests.services.test_robots import errors_of, made, records
+
+COUNTER = """
+function main(text, auth) {
+  var record = lib.parseMsg(text).objs[0];
+  var seen = lib.readShareById(auth, record.recType, record.id);  // a replay: the run happens twice
+  bindings.n = (bindings.n || 0) + 1;
+  bindings.last = record.data.label;
+  if (record.data.fail) throw new Error('refusing ' + record.data.label);
+  lib.writeShare(auth, 'io.lab.count', {n: bindings.n, previous: bindings.previous || null, found: seen.objs.length});
+  bindings.previous = record.data.label;
+}"""
+
+
+def counted(tenant: Tenant) -> list[dict[str, object]]:
+    return sorted((r["data"] for r in records(tenant, "io.lab.count")), key=lambda d: int(str(d["n"])))
+
+
+def test_bindings_carry_from_run_to_run(tenant: Tenant, lake: Lake) -> None:
+    doc = made(tenant, "io.lab.in", COUNTER)
+    for label in ("a", "b", "c"):  # one worker batch: each run sees the one planned before it
+        tenant.post("io.lab.in", {"label": label})
+    assert Worker(lake).drain() == 3
+    assert counted(tenant) == [
+        {"n": 1, "previous": None, "found": 1},
+        {"n": 2, "previous": "a", "found": 1},
+        {"n": 3, "previous": "b", "found": 1},
+    ]
+    tenant.post("io.lab.in", {"label": "d", "fail": True})  # fails: its bindings are not kept
+    assert Worker(lake).drain() == 1
+    assert errors_of(tenant, doc)[0].startswith("Error: refusing d")
+    tenant.post("io.lab.in", {"label": "e"})
+    assert Worker(lake).drain() == 1
+    assert counted(tenant)[-1] == {"n": 4, "previous": "c", "found": 1}
+
+
+def test_bindings_must_stay_a_small_object(tenant: Tenant, lake: Lake) -> None:
+    replaced = made(tenant, "io.lab.a", "function main(text, auth) { bindings = 5; }")
+    huge = made(tenant, "io.lab.b", "function main(text, auth) { bindings.x = new Array(70000).join('x'); }")
+    tenant.post("io.lab.a", {"n": 1})
+    tenant.post("io.lab.b", {"n": 1})
+    assert Worker(lake).drain() == 2
+    assert errors_of(tenant, replaced) == [
+        "bindings must stay an object (what a run leaves in it is given to the next run)"
+    ]
+    (too_big,) = errors_of(tenant, huge)
+    assert "characters of JSON; at most 65536" in too_big
