@@ -20,6 +20,8 @@ MAX_PENDING = 64  # requests one run may leave for Python to answer
 MAX_WRITE_CHARS = 1024 * 1024  # one written record's data, as JSON
 MAX_HTTP = 16  # HTTP requests one run may make (lib.get/post/put/delete)
 MAX_BINDINGS_CHARS = 64 * 1024  # the `bindings` a run leaves for the next, as JSON
+MAX_MAILS = 10  # mails one run may send (lib.sendEmail / sendMicroshareEmail), each to at most 10 addresses
+MAX_MAIL_CHARS = 100 * 1024  # one mail's body
 HTTP_METHODS = ("get", "post", "put", "delete")  # lib functions answered by one HTTP request
 
 
@@ -52,6 +54,8 @@ _CORE = r"""
   var log = g.console.log;
   var MAX_WRITES = %(max_writes)d, MAX_PENDING = %(max_pending)d, MAX_WRITE_CHARS = %(max_write_chars)d;
   var MAX_HTTP = %(max_http)d, httpCount = 0, MAX_BINDINGS_CHARS = %(max_bindings)d;
+  var MAX_MAILS = %(max_mails)d, MAX_MAIL_CHARS = %(max_mail_chars)d, mails = '', mailCount = 0;
+  var EMAIL = /^[^@\s,;<>"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
   var REC_TYPE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, FRAME = /\n\s+at [^\n]*?<anonymous>:(\d+):(\d+)/;
   var setup = {text: '', auth: null, scopes: [], ids: [], now: 0}, answers = create(null);
   var pending = create(null), pendingCount = 0, pendingList = '', writes = '', writeCount = 0;
@@ -151,7 +155,7 @@ _CORE = r"""
   function state(error) {
     var kept = error === null ? bindingsOut() : {v: null};
     if (kept.e !== undefined) { error = kept.e; kept.v = null; }
-    return '{"pending":[' + pendingList + '],"writes":[' + writes + '],"hasMain":' +
+    return '{"pending":[' + pendingList + '],"writes":[' + writes + '],"mails":[' + mails + '],"hasMain":' +
            (typeof main === 'function') + ',"error":' + stringify(error) + ',"bindings":' + stringify(kept.v) + '}';
   }
 
@@ -241,6 +245,10 @@ _BUILTINS_JS: dict[str, str] = {
     "post": r"""function (url, headers, body) { return http('post', 'POST', url, headers, body); }""",
     "put": r"""function (url, headers, body) { return http('put', 'PUT', url, headers, body); }""",
     "delete": r"""function (url, headers) { return http('delete', 'DELETE', url, headers, null); }""",
+    "sendEmail": r"""function (from, to, subject, body) { return mail('lib.sendEmail', from, to, subject, body); }""",
+    "sendMicroshareEmail": r"""function (to, subject, body) {
+    return mail('lib.sendMicroshareEmail', null, to, subject, body);
+  }""",
     "decodeCayenneLPP": r"""function (hex) {
     return jsonText(ask('decodeCayenneLPP', [hexArg('decodeCayenneLPP', hex)]));
   }""",
@@ -300,6 +308,35 @@ _BUILTINS_JS: dict[str, str] = {
 
 # Plain helpers the built-ins above share (inside the closure, not on `lib`).
 _HELPERS = r"""
+  // lib.sendEmail / sendMicroshareEmail: checked here, buffered like writes, sent when the run ends well.
+  function mail(fn, from, to, subject, body) {
+    var list = typeof to === 'string' ? to.split(/[,;]/) : to, rcpt = [];
+    if (!isArray(list)) throw libError(fn + ': to must be an e-mail address, a comma-separated list, or a list');
+    for (var i = 0; i < list.length; i++) {
+      var address = typeof list[i] === 'string' ? list[i].trim() : list[i];
+      if (address === '') continue;
+      if (typeof address !== 'string' || address.length > 254 || !test(EMAIL, address)) {
+        throw libError(fn + ': ' + stringify(address) + ' is not an e-mail address');
+      }
+      rcpt[rcpt.length] = address;
+    }
+    if (!rcpt.length || rcpt.length > 10) throw libError(fn + ': give 1 to 10 recipients');
+    if (from !== null && (typeof from !== 'string' || !test(EMAIL, from))) {
+      throw libError(fn + ': from must be an e-mail address');
+    }
+    if (typeof subject !== 'string' || subject.length > 255 || /[\r\n]/.test(subject)) {
+      throw libError(fn + ': subject must be one line of at most 255 characters');
+    }
+    if (typeof body !== 'string') {
+      try { body = stringify(body); } catch (e) { throw libError(fn + ': body must be text'); }
+      if (typeof body !== 'string') throw libError(fn + ': body must be text');
+    }
+    if (body.length > MAX_MAIL_CHARS) throw libError(fn + ': the body is over ' + MAX_MAIL_CHARS + ' characters');
+    if (mailCount >= MAX_MAILS) throw libError(fn + ': one run may send at most ' + MAX_MAILS + ' mails');
+    mails += (mailCount ? ',' : '') + stringify([from, rcpt, subject, body]);
+    mailCount++;
+    return {sent: rcpt.length};
+  }
   // lib.get/post/put/delete: checked here, made by Python between runs (`services.robots`), answered
   // {status, headers, body (text)}; a refused or failed request throws an Error saying why.
   function http(op, method, url, headers, body) {
@@ -423,6 +460,8 @@ class Library:
                 "max_write_chars": MAX_WRITE_CHARS,
                 "max_http": MAX_HTTP,
                 "max_bindings": MAX_BINDINGS_CHARS,
+                "max_mails": MAX_MAILS,
+                "max_mail_chars": MAX_MAIL_CHARS,
                 "functions": _HELPERS + body,
             }
         return self._source

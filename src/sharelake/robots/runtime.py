@@ -52,6 +52,16 @@ class Written:
     tags: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """A mail a run sends: `sender` is the address replies go to (None: the server's own)."""
+
+    sender: str | None
+    to: list[str]
+    subject: str
+    body: str
+
+
 @dataclass(slots=True)
 class Outcome:
     runs: int  # how many times the script ran (1 + replays)
@@ -60,6 +70,7 @@ class Outcome:
     error: str | None = None
     has_main: bool = False
     bindings: str | None = None  # JSON of what the run left in `bindings`; None when it failed
+    mails: list[Mail] = field(default_factory=list)  # empty when `error` is set
 
 
 @dataclass(slots=True)
@@ -70,6 +81,7 @@ class _Attempt:
     error: str | None
     has_main: bool
     bindings: str | None = None
+    mails: list[Any] = field(default_factory=list)
 
 
 def request_key(name: str, args: list[Any]) -> str:
@@ -222,6 +234,7 @@ class Runtime:
             error=None if error is None else str(error),
             has_main=bool(state.get("hasMain")),
             bindings=state.get("bindings") if isinstance(state.get("bindings"), str) else None,
+            mails=list(state.get("mails", [])),
         )
 
     def _finish(self, runs: int, attempt: _Attempt) -> Outcome:
@@ -236,8 +249,17 @@ class Runtime:
                     runs, attempt.lines, error=f"writeShare: the record is not storable JSON ({exc})"
                 )
             writes.append(Written(str(rec_type), data, [str(t) for t in tags]))
+        mails = [
+            Mail(None if sender is None else str(sender), [str(t) for t in to], str(subject), str(body))
+            for sender, to, subject, body in attempt.mails
+        ]
         return Outcome(
-            runs, attempt.lines, writes=writes, has_main=attempt.has_main, bindings=attempt.bindings
+            runs,
+            attempt.lines,
+            writes=writes,
+            has_main=attempt.has_main,
+            bindings=attempt.bindings,
+            mails=mails,
         )
 
     def answer(self, key: str, principal: Principal) -> dict[str, str]:

@@ -122,6 +122,7 @@ class Lake:
             self.documents,
             http_allow=Allow.parse(settings.robot_http_allow),
             http_timeout=settings.robot_http_timeout,
+            mailer=self.mailer,
         )
         self.documents.register(self.robots.kind())
         # What the worker runs for each kind of consumer (robots add theirs).

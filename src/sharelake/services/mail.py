@@ -31,10 +31,12 @@ class Mailer:
         """True when mail leaves this machine (SMTP), False when it lands in the outbox file."""
         return self._smtp is not None
 
-    def send(self, to: str, subject: str, body: str) -> None:
+    def send(self, to: str, subject: str, body: str, *, reply_to: str | None = None) -> None:
         message = EmailMessage()
         message["From"] = self._sender
         message["To"] = to
+        if reply_to is not None:
+            message["Reply-To"] = reply_to
         message["Subject"] = subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain="sharelake")

@@ -25,10 +25,11 @@ from sharelake.outbound import http as outbound
 from sharelake.outbound.guard import Allow
 from sharelake.robots.config import RobotConfig, normalize_robot_data
 from sharelake.robots.lib import HTTP_METHODS, MAX_WRITES, LibError, Library, builtins
-from sharelake.robots.runtime import MAX_RUNS, Outcome, Runtime, request_key
+from sharelake.robots.runtime import MAX_RUNS, Mail, Outcome, Runtime, request_key
 from sharelake.sandbox import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, JsHost
 from sharelake.services.consumers import Consumers, acting_as, doc_data
 from sharelake.services.documents import Documents, Kind
+from sharelake.services.mail import Mailer
 from sharelake.services.schedules import Scheduler
 from sharelake.services.shares import ListQuery, Shares
 from sharelake.services.writes import Writes
@@ -87,7 +88,9 @@ class Robots:
         host: JsHost | None = None,
         http_allow: Allow | None = None,
         http_timeout: float = 5.0,
+        mailer: Mailer | None = None,
     ) -> None:
+        self._mailer = mailer
         self._engine = engine
         self._http_allow = http_allow or Allow()
         # robot id -> (stored bindings the run started from, bindings it left): see `_bindings_of`
@@ -243,9 +246,27 @@ class Robots:
             except SharelakeError as exc:
                 lines.append(("error", f"nothing was written: {exc.message}"))
                 bindings = None  # the run did not take effect: neither do its bindings
+        if outcome.error is None and bindings is not None:  # the run took effect: its mails go now
+            lines.extend(self._send(outcome.mails))
         if bindings is not None:
             self._planned_bindings[doc.id] = (self._stored_bindings(doc.id), bindings)
         return self._commit(doc, lines, parts, now, record_id, bindings=bindings)
+
+    def _send(self, mails: list[Mail]) -> list[tuple[str, str]]:
+        """Send a run's mails; a line in the robot's log for each that could not go."""
+        problems: list[tuple[str, str]] = []
+        for mail in mails:
+            to = ", ".join(mail.to)
+            if self._mailer is None:
+                problems.append(("error", f"mail to {to} not sent: this server sends no mail"))
+                continue
+            try:
+                self._mailer.send(to, mail.subject, mail.body, reply_to=mail.sender)
+            except SharelakeError:
+                problems.append(
+                    ("error", f"mail to {to} not sent: the mail server could not be reached or refused it")
+                )
+        return problems
 
     def _stored_bindings(self, robot_id: str) -> str | None:
         with self._engine.connect() as conn:
