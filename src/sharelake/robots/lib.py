@@ -245,6 +245,29 @@ _BUILTINS_JS: dict[str, str] = {
     "post": r"""function (url, headers, body) { return http('post', 'POST', url, headers, body); }""",
     "put": r"""function (url, headers, body) { return http('put', 'PUT', url, headers, body); }""",
     "delete": r"""function (url, headers) { return http('delete', 'DELETE', url, headers, null); }""",
+    "readShareByView": r"""function (auth, viewRecType, viewId, params) {
+    checkAuth('readShareByView', auth);
+    if (!allows('VIEW', 'QUERY') && !allows('SHARE', 'QUERY')) {
+      throw libError("readShareByView: this robot's scopes (" + (setup.scopeText || 'none') + ') do not allow ' +
+                     "running views; add SHARE:QUERY (or VIEW:QUERY) to the robot's data.scopes");
+    }
+    checkRecType('readShareByView', viewRecType);
+    if (typeof viewId !== 'string') throw libError('readShareByView: viewId must be a view id (a string)');
+    var vars = create(null);
+    if (params !== undefined && params !== null) {
+      if (typeof params !== 'object' || isArray(params)) {
+        throw libError('readShareByView: params must be an object of the view\'s variables (and recType)');
+      }
+      for (var name in params) {
+        var value = params[name];
+        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+          throw libError('readShareByView: params.' + name + ' must be a string or a number');
+        }
+        vars[name] = Str(value);
+      }
+    }
+    return ask('readShareByView', [viewRecType, viewId, vars]);
+  }""",
     "sendEmail": r"""function (from, to, subject, body) { return mail('lib.sendEmail', from, to, subject, body); }""",
     "sendMicroshareEmail": r"""function (to, subject, body) {
     return mail('lib.sendMicroshareEmail', null, to, subject, body);

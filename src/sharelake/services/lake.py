@@ -123,6 +123,7 @@ class Lake:
             http_allow=Allow.parse(settings.robot_http_allow),
             http_timeout=settings.robot_http_timeout,
             mailer=self.mailer,
+            views=self.views,
         )
         self.documents.register(self.robots.kind())
         # What the worker runs for each kind of consumer (robots add theirs).

@@ -32,6 +32,7 @@ from sharelake.services.documents import Documents, Kind
 from sharelake.services.mail import Mailer
 from sharelake.services.schedules import Scheduler
 from sharelake.services.shares import ListQuery, Shares
+from sharelake.services.views import Views
 from sharelake.services.writes import Writes
 from sharelake.storage import robots as store
 from sharelake.storage.records import NewRecord
@@ -89,8 +90,10 @@ class Robots:
         http_allow: Allow | None = None,
         http_timeout: float = 5.0,
         mailer: Mailer | None = None,
+        views: Views | None = None,
     ) -> None:
         self._mailer = mailer
+        self._views = views
         self._engine = engine
         self._http_allow = http_allow or Allow()
         # robot id -> (stored bindings the run started from, bindings it left): see `_bindings_of`
@@ -104,6 +107,7 @@ class Robots:
         self.library = Library(builtins())
         self.library.bind("readShareById", self._read_by_id)
         self.library.bind("readShareByTags", self._read_by_tags)
+        self.library.bind("readShareByView", self._read_by_view)
         for method in HTTP_METHODS:
             self.library.bind(method, self._http)
         self.runtime = Runtime(
@@ -330,6 +334,15 @@ class Robots:
         tags = wire.check_tags([str(t) for t in args[1]]) if isinstance(args[1], list) else []
         query = ListQuery(flt=Filter(rec_type=wire.check_rec_type(rec_type), tags=tags), page=Page())
         return orjson.Fragment(self._shares.list_json(principal, query))
+
+    def _read_by_view(self, principal: Principal, args: list[Any]) -> Any:
+        """lib.readShareByView: the envelope `GET /share/{viewRecType}?id=<viewId>&…` gives the owner."""
+        if self._views is None:
+            raise LibError("readShareByView: views are not available here")
+        view_rec_type, view_id, variables = str(args[0]), str(args[1]), args[2]
+        params = {str(k): str(v) for k, v in (variables or {}).items()}
+        source = params.get("recType", "").strip() or None
+        return orjson.Fragment(self._views.run(principal, view_rec_type, view_id, source, params))
 
     def _http(self, _principal: Principal, args: list[Any]) -> Any:
         """lib.get/post/put/delete: one request through the outbound guard, answered as Microshare's

@@ -1,5 +1,6 @@
-"""Robots' global `bindings`: what a successful run leaves in it reaches the next run, across the events
-of one worker batch and across batches; a failed run leaves the last good value; replays count once."""
+"""Robots' state and reads beyond records: the global `bindings` (what a successful run leaves in it
+reaches the next run, across the events of one worker batch and across batches; a failed run leaves the
+last good value; replays count once) and lib.readShareByView."""
 
 from __future__ import annotations
 
@@ -53,3 +54,30 @@ def test_bindings_must_stay_a_small_object(tenant: Tenant, lake: Lake) -> None:
     ]
     (too_big,) = errors_of(tenant, huge)
     assert "characters of JSON; at most 65536" in too_big
+
+
+def test_a_robot_reads_a_view(tenant: Tenant, lake: Lake) -> None:
+    tenant.post("io.lab.temps", [{"room": r, "t": t} for r, t in (("a", 20), ("a", 22), ("b", 30))])
+    query = [
+        {"$match": {"data.room": "${room}"}},
+        {"$group": {"_id": "$data.room", "avg": {"$avg": "$data.t"}}},
+    ]
+    view = tenant.client.post("/view/io.lab.views", json={"name": "avg", "data": {"query": query}},
+                              headers=tenant.headers).json()["objs"][0]["id"]  # fmt: skip
+    script = """
+    function main(text, auth) {
+      var out = lib.readShareByView(auth, 'io.lab.views', 'VIEW', {recType: 'io.lab.temps', room: 'a'});
+      var missing;
+      try { lib.readShareByView(auth, 'io.lab.views', '000000000000000000000000', {}); } catch (e) { missing = e.message; }
+      lib.writeShare(auth, 'io.lab.avg', {avg: out.objs[0].data.avg, view: out.meta.view, missing: missing});
+    }""".replace("VIEW", view)
+    made(tenant, "io.lab.trigger", script, scopes=["SHARE:READ", "SHARE:WRITE", "SHARE:QUERY"])
+    unscoped = made(tenant, "io.lab.trigger", script.replace("io.lab.avg", "io.lab.never"))
+    tenant.post("io.lab.trigger", {"go": 1})
+    assert Worker(lake).drain() == 1
+    (answer,) = records(tenant, "io.lab.avg")
+    assert answer["data"]["avg"] == 21
+    assert answer["data"]["view"] == view
+    assert "no view" in answer["data"]["missing"]
+    (refused,) = errors_of(tenant, unscoped)
+    assert "add SHARE:QUERY (or VIEW:QUERY)" in refused
