@@ -81,3 +81,55 @@ def test_a_robot_reads_a_view(tenant: Tenant, lake: Lake) -> None:
     assert "no view" in answer["data"]["missing"]
     (refused,) = errors_of(tenant, unscoped)
     assert "add SHARE:QUERY (or VIEW:QUERY)" in refused
+
+
+def test_a_test_run_answers_what_the_robot_would_do_and_does_nothing(tenant: Tenant, lake: Lake) -> None:
+    script = """
+    function main(text, auth) {
+      var record = lib.parseMsg(text).objs[0];
+      print('got', record.data.t);
+      console.warn('careful');
+      bindings.n = (bindings.n || 0) + 1;
+      lib.writeShare(auth, 'io.lab.out', {double: record.data.t * 2}, ['x']);
+      lib.sendMicroshareEmail('a@acme.com', 'hot', 'it is ' + record.data.t);
+      var sent = lib.post('https://example.com/hook', {}, {t: record.data.t});
+      return {t: record.data.t, status: sent.status};
+    }"""
+    doc = made(tenant, "io.lab.in", script)
+    path = f"/robo/io.lab.in/{doc['id']}/test"
+    answer = tenant.client.post(path, json={"record": {"data": {"t": 21}}}, headers=tenant.headers)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["output"] == {"returned": {"t": 21, "status": 0}, "printed": "got 21"}
+    assert result["logs"] == [{"level": "info", "message": "got 21"}, {"level": "warn", "message": "careful"}]
+    assert result["writes"] == [{"recType": "io.lab.out", "data": {"double": 42}, "tags": ["x"]}]
+    assert result["mails"] == [{"from": None, "to": ["a@acme.com"], "subject": "hot", "body": "it is 21"}]
+    assert result["http"] == [
+        {"method": "POST", "url": "https://example.com/hook", "sent": False, "status": None}
+    ]
+    assert result["bindings"] == {"n": 1}
+    assert result["error"] is None
+    assert result["ms"] > 0
+    assert records(tenant, "io.lab.out") == []  # nothing happened
+    assert tenant.client.post(path, json={"record": {"data": {"t": 1}}}, headers=tenant.headers).json()[
+        "bindings"
+    ] == {"n": 1}  # nor were the bindings saved
+
+    stored = tenant.post("io.lab.in", {"t": 5}).json()["objs"][0]["id"]
+    by_id = tenant.client.post(path, json={"recordId": stored}, headers=tenant.headers).json()
+    assert by_id["output"]["returned"] == {"t": 5, "status": 0}
+
+    for bad, code in (
+        ({}, "invalid_body"),
+        ({"record": 5}, "invalid_body"),
+        ({"recordId": 5}, "invalid_body"),
+    ):
+        refused = tenant.client.post(path, json=bad, headers=tenant.headers)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, code)
+    assert tenant.client.post(path, content=b"{", headers=tenant.headers).status_code == 400
+    missing = tenant.client.post(path, json={"recordId": "000000000000000000000000"}, headers=tenant.headers)
+    assert missing.status_code == 404
+    other = tenant.client.post(
+        "/robo/io.lab.in/000000000000000000000000/test", json={"record": {}}, headers=tenant.headers
+    )
+    assert other.status_code == 404

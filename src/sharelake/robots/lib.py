@@ -58,7 +58,7 @@ _CORE = r"""
   var EMAIL = /^[^@\s,;<>"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
   var REC_TYPE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, FRAME = /\n\s+at [^\n]*?<anonymous>:(\d+):(\d+)/;
   var setup = {text: '', auth: null, scopes: [], ids: [], now: 0}, answers = create(null);
-  var pending = create(null), pendingCount = 0, pendingList = '', writes = '', writeCount = 0;
+  var pending = create(null), pendingCount = 0, pendingList = '', writes = '', writeCount = 0, returned;
 
   function test(re, s) { return apply(reTest, re, [s]); }
   function libError(message) { var e = new Err(message); apply(wsAdd, libErrors, [e]); return e; }
@@ -152,11 +152,15 @@ _CORE = r"""
     }
     return {v: text};
   }
+  function returnedJson() {  // what main returned, as JSON (null when nothing JSON can hold)
+    try { var text = stringify(returned); return text === undefined ? 'null' : text; } catch (e) { return 'null'; }
+  }
   function state(error) {
     var kept = error === null ? bindingsOut() : {v: null};
     if (kept.e !== undefined) { error = kept.e; kept.v = null; }
     return '{"pending":[' + pendingList + '],"writes":[' + writes + '],"mails":[' + mails + '],"hasMain":' +
-           (typeof main === 'function') + ',"error":' + stringify(error) + ',"bindings":' + stringify(kept.v) + '}';
+           (typeof main === 'function') + ',"error":' + stringify(error) + ',"bindings":' + stringify(kept.v) +
+           ',"returned":' + returnedJson() + '}';
   }
 
   var lib = {};
@@ -180,7 +184,7 @@ _CORE = r"""
     if (typeof main !== 'function') {
       error = 'the script defines no main(text, auth) function';
     } else {
-      try { main(setup.text, setup.auth); } catch (e) { error = describe(e); }
+      try { returned = main(setup.text, setup.auth); } catch (e) { error = describe(e); }
     }
     return state(error);
   }});

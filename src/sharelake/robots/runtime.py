@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -71,6 +71,7 @@ class Outcome:
     has_main: bool = False
     bindings: str | None = None  # JSON of what the run left in `bindings`; None when it failed
     mails: list[Mail] = field(default_factory=list)  # empty when `error` is set
+    returned: Any = None  # what main returned (as JSON holds it)
 
 
 @dataclass(slots=True)
@@ -82,6 +83,7 @@ class _Attempt:
     has_main: bool
     bindings: str | None = None
     mails: list[Any] = field(default_factory=list)
+    returned: Any = None
 
 
 def request_key(name: str, args: list[Any]) -> str:
@@ -121,12 +123,14 @@ class Runtime:
         answers: Mapping[str, dict[str, str]] | None = None,
         call_main: bool = True,
         bindings: str | None = None,
+        respond: Callable[[str, Principal], dict[str, str]] | None = None,
     ) -> Outcome:
         """Run `main(text, auth)` until it needs nothing more from Python; never raises for the script's faults.
 
         `answers` may answer requests ahead of time (a guess at what the script will ask saves a run).
         With `call_main=False` only the script's top level runs (the check made when a robot is saved).
         `bindings`: the JSON object the previous successful run left in the global `bindings` (`{}` if none).
+        `respond` answers requests instead of `answer` (a test run answers side effects without making them).
         Database errors while answering propagate: the worker retries the event later.
         """
         table: Answers = dict(answers or {})
@@ -155,7 +159,7 @@ class Runtime:
                     run, attempt.lines, error=f"the robot asked for more than {MAX_LOOKUPS} lookups"
                 )
             for key in new:
-                table[key] = self.answer(key, principal)
+                table[key] = (respond or self.answer)(key, principal)
             if time.monotonic() - started > self.total_time:
                 return Outcome(
                     run,
@@ -235,6 +239,7 @@ class Runtime:
             has_main=bool(state.get("hasMain")),
             bindings=state.get("bindings") if isinstance(state.get("bindings"), str) else None,
             mails=list(state.get("mails", [])),
+            returned=state.get("returned"),
         )
 
     def _finish(self, runs: int, attempt: _Attempt) -> Outcome:
@@ -260,6 +265,7 @@ class Runtime:
             has_main=attempt.has_main,
             bindings=attempt.bindings,
             mails=mails,
+            returned=attempt.returned,
         )
 
     def answer(self, key: str, principal: Principal) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -156,6 +157,78 @@ class Robots:
             on_delete=on_delete,
             after_change=self._consumers.invalidate,
         )
+
+    # -- a test run -------------------------------------------------------------------------------
+    def test(self, principal: Principal, rec_type: str, robot_id: str, body: Any) -> dict[str, Any]:
+        """Run a saved robot on a record as the worker would, and answer what it did — nothing of it
+        happens: no record is written, no mail sent, its bindings are not saved, and of its HTTP requests
+        only GETs are made (others are answered `{status: 0}` unsent)."""
+        doc = self._documents.get(principal, self._documents.kind("robo"), rec_type, robot_id)
+        config = RobotConfig.from_data(doc_data(doc))
+        acting = self._principal(doc, config, 1)
+        text = self._test_text(acting, doc.rec_type, body)
+        http: list[dict[str, Any]] = []
+
+        def respond(key: str, who: Principal) -> dict[str, str]:
+            name, args = orjson.loads(key)
+            if name in HTTP_METHODS and str(args[0]).upper() != "GET":
+                http.append(
+                    {"method": str(args[0]).upper(), "url": str(args[1]), "sent": False, "status": None}
+                )
+                return {"v": orjson.dumps({"status": 0, "headers": {}, "body": ""}).decode()}
+            answer = self.runtime.answer(key, who)
+            if name in HTTP_METHODS:
+                status = orjson.loads(answer["v"])["status"] if "v" in answer else None
+                http.append({"method": "GET", "url": str(args[1]), "sent": True, "status": status,
+                             **({"error": answer["e"]} if "e" in answer else {})})  # fmt: skip
+            return answer
+
+        started = time.perf_counter()
+        outcome = self.runtime.run(
+            config.script,
+            text=text,
+            auth=f"robo:{doc.id}",
+            principal=acting,
+            ids=[f"test{n:020d}" for n in range(MAX_WRITES)],
+            now=now_ms(),
+            bindings=self._bindings_of(doc.id),
+            respond=respond,
+        )
+        ms = round((time.perf_counter() - started) * 1000, 3)
+        lines = [
+            {"level": _LEVELS.get(level, "info"), "message": message} for level, message in outcome.lines
+        ]
+        printed = "\n".join(line["message"] for line in lines if line["level"] == "info")
+        return {
+            "output": {"returned": outcome.returned, "printed": printed},
+            "logs": lines,
+            "writes": [{"recType": w.rec_type, "data": w.data, "tags": w.tags} for w in outcome.writes],
+            "mails": [
+                {"from": m.sender, "to": m.to, "subject": m.subject, "body": m.body} for m in outcome.mails
+            ],
+            "http": http,
+            "bindings": orjson.loads(outcome.bindings) if outcome.bindings else None,
+            "error": outcome.error,
+            "runs": outcome.runs,
+            "ms": ms,
+        }
+
+    def _test_text(self, acting: Principal, rec_type: str, body: Any) -> str:
+        """The `text` a test run's main gets: the record given, or the stored one named, in the envelope."""
+        if not isinstance(body, dict) or ("record" in body) == ("recordId" in body):
+            raise Invalid(
+                'send {"record": {"data": {…}}} or {"recordId": "<id of a record>"}', code="invalid_body"
+            )
+        if "recordId" in body:
+            record_id = body["recordId"]
+            if not isinstance(record_id, str):
+                raise Invalid("recordId must be a record id (a string)", code="invalid_body")
+            return self._shares.get(acting, rec_type, record_id).decode()
+        record = body["record"]
+        if not isinstance(record, dict) or not isinstance(record.get("data", {}), dict):
+            raise Invalid("record must be an object whose data is an object", code="invalid_body")
+        full = {"recType": rec_type, "data": {}, "tags": [], "id": "test00000000000000000000", **record}
+        return wire.envelope([full], total_count=1, per_page=1).decode()
 
     # -- the worker's side ------------------------------------------------------------------------
     def handle(self, doc: AnyRow, record: AnyRow) -> list[Write]:

@@ -1,15 +1,18 @@
-"""Robots: `/robo/...` (Microshare's CRUD) and each robot's log."""
+"""Robots: `/robo/...` (Microshare's CRUD), a test run, and each robot's log."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from sharelake.api.deps import LakeDep, needs
 from sharelake.api.routes.documents import router as documents_router
+from sharelake.domain.errors import Invalid
 from sharelake.domain.principal import Principal
 from sharelake.domain.records import envelope
 from sharelake.services.robots import log_obj
@@ -37,3 +40,25 @@ def robot_log(
     return Response(
         envelope(objs, total_count=total, page=page, per_page=per_page), media_type="application/json"
     )
+
+
+@router.post(
+    "/robo/{recType}/{id}/test",
+    tags=["robots"],
+    summary="Run the robot on a record given (or stored) and answer what it would do; nothing happens",
+)
+async def robot_test(
+    recType: str,
+    id: str,
+    request: Request,
+    caller: Annotated[Principal, needs("ROBO:EXECUTE")],
+    lake: LakeDep,
+) -> Response:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise Invalid(
+            'the body is not valid JSON: send {"record": {"data": {…}}}', code="invalid_json"
+        ) from None
+    result = await run_in_threadpool(lake.robots.test, caller, recType, id, body)
+    return Response(orjson.dumps(result), media_type="application/json")
