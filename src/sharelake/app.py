@@ -30,6 +30,7 @@ from sharelake.api.routes import (
     rules,
     share,
     stream,
+    streams,
     tokens,
     views,
 )
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
         devices,
         robots,
         views,
+        streams,
         account,
         health,
         metrics,

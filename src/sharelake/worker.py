@@ -1,7 +1,8 @@
 """The background worker: runs device clusters and robots on new records (from the outbox), scheduled
-robots, and housekeeping. Inside `sharelake serve` by default; `sharelake worker` runs it alone for
+robots, outbound streams' deliveries, and housekeeping. Inside `sharelake serve` by default; `sharelake worker` runs it alone for
 scale-out. What each round does is the services' (`services.events`, `services.housekeeping`); this is
-the loop: a thread for rounds, woken by the writer, and housekeeping at an interval.
+the loop: a thread for rounds, woken by the writer, a thread delivering streams (a slow target must
+not hold up decoding), and housekeeping at an interval.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 
 from sharelake.services.lake import Lake
 
@@ -39,31 +41,47 @@ class Worker:
             total += done
         return total
 
+    def deliver(self, limit: int = 100_000) -> int:
+        """Deliver streams until nothing more goes (tests)."""
+        total = 0
+        while total < limit:
+            done = self._lake.streams.deliver()
+            if not done:
+                break
+            total += done
+        return total
+
     def housekeeping(self) -> dict[str, int]:
         """Forget what can no longer matter (`services.housekeeping`); what was removed, by kind."""
         return self._lake.housekeeping.run()
 
     # -- the loop ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Process events as they come (woken by the writer, else every half second) until `stop`."""
-        wake = self._lake.outbox_signal
+        """Process events and deliver streams as they come (each woken by the commits that made work
+        for it, else every half second) until `stop`."""
         stopping = threading.Event()
         next_housekeeping = 0.0
         loop = asyncio.get_running_loop()
 
-        def rounds() -> None:
+        def events() -> int:
+            return self.process_once() + self._lake.robots.run_due()
+
+        def rounds(work: Callable[[], int], wake: threading.Event, what: str) -> None:
             while not stopping.is_set():
                 try:
-                    busy = self.process_once()
-                    busy += self._lake.robots.run_due()
+                    busy = work()
                 except Exception:
-                    log.exception("the worker could not claim events; retrying")
+                    log.exception("the worker could not %s; retrying", what)
                     busy = 0
                 if not busy:
                     wake.wait(0.5)
                     wake.clear()
 
-        thread = loop.run_in_executor(None, rounds)
+        loops = [
+            (events, self._lake.outbox_signal, "claim events"),
+            (self._lake.streams.deliver, self._lake.streams.signal, "deliver streams"),
+        ]
+        threads = [loop.run_in_executor(None, rounds, *each) for each in loops]
         try:
             while not stop.is_set():
                 if loop.time() >= next_housekeeping:
@@ -76,5 +94,7 @@ class Worker:
                     await asyncio.wait_for(stop.wait(), timeout=1.0)
         finally:
             stopping.set()
-            wake.set()
-            await thread
+            for _work, wake, _what in loops:
+                wake.set()
+            for thread in threads:
+                await thread

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from sharelake.domain.errors import Invalid
 
-RESOURCES = frozenset({"SHARE", "RULE", "ROBO", "DEVICE", "VIEW", "APP", "TOKEN", "ORG", "ALL"})
+RESOURCES = frozenset({"SHARE", "RULE", "ROBO", "DEVICE", "VIEW", "APP", "TOKEN", "ORG", "STREAM", "ALL"})
 OPERATIONS = frozenset({"READ", "WRITE", "QUERY", "DELETE", "EXECUTE", "POLICY", "ALL"})
 
 

@@ -1,5 +1,5 @@
-"""What consumes new records (device clusters and triggered robots, by recType), decided in the
-transaction that writes each record, from what that transaction sees.
+"""What consumes new records (device clusters, triggered robots and outbound streams, by recType),
+decided in the transaction that writes each record, from what that transaction sees.
 
 Every save of a consumer (create, update, delete: `announce`) adds one to a generation counter in `kv`,
 in the saving transaction. A transaction writing records reads the counter once (`seen_by`) before it
@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "sharelake_consumers"
 GENERATION = "consumers_generation"  # the `kv` counter every save of a consumer bumps
-CONSUMER_KINDS = ("device", "robo")
+CONSUMER_KINDS = ("device", "robo")  # run by the worker from outbox events
+STREAM_KIND = "stream"  # delivered from each stream's own queue (`services.streams`)
 _SEEN = "sharelake.consumers"  # conn.info: (transaction, consumers) it read
 
 
@@ -67,6 +68,7 @@ class Snapshot:
     generation: int
     by_rec_type: Mapping[str, tuple[Consumer, ...]] = field(default_factory=dict)
     by_id: Mapping[str, Consumer] = field(default_factory=dict)
+    streams: Mapping[str, tuple[Consumer, ...]] = field(default_factory=dict)  # by recType
 
     def wants(self, rec_type: str) -> bool:
         return rec_type in self.by_rec_type
@@ -76,6 +78,9 @@ class Snapshot:
 
     def get(self, consumer_id: str) -> Consumer | None:
         return self.by_id.get(consumer_id)
+
+    def streams_of(self, rec_type: str) -> tuple[Consumer, ...]:
+        return self.streams.get(rec_type, ())
 
 
 def acting_as(doc: AnyRow, kind: str = "robot") -> Principal:
@@ -150,7 +155,15 @@ class Consumers:
                 by_id[consumer.id] = consumer
                 if check is None or check(doc):
                     by_rec_type[doc.rec_type].append(consumer)
-        snapshot = Snapshot(generation, {k: tuple(v) for k, v in by_rec_type.items()}, by_id)
+        streams: dict[str, list[Consumer]] = defaultdict(list)
+        for doc in documents.active(conn, STREAM_KIND):
+            streams[doc.rec_type].append(Consumer(STREAM_KIND, doc))
+        snapshot = Snapshot(
+            generation,
+            {k: tuple(v) for k, v in by_rec_type.items()},
+            by_id,
+            {k: tuple(v) for k, v in streams.items()},
+        )
         self._current = snapshot
         return snapshot
 

@@ -31,6 +31,7 @@ from sharelake.services.rules import rule_kind
 from sharelake.services.shares import Shares
 from sharelake.services.sharing import NOTIFY_CHANNEL as RULES_CHANNEL
 from sharelake.services.sharing import Sharing
+from sharelake.services.streams import Streams
 from sharelake.services.tokens import NOTIFY_CHANNEL as TOKENS_CHANNEL
 from sharelake.services.tokens import Tokens
 from sharelake.services.views import Views
@@ -86,6 +87,7 @@ class Lake:
             self.metrics,
             window_ms=settings.dedup_window * 1000,
             wake_worker=self.outbox_signal.set,
+            wake_streams=lambda: self.streams.signal.set(),
         )
         # A writer thread on both by default: SQLite's commit releases the GIL for its fsync, so the loop
         # goes on parsing requests and the next batch is larger (measured 0.37× the bare endpoint
@@ -126,6 +128,15 @@ class Lake:
             views=self.views,
         )
         self.documents.register(self.robots.kind())
+        self.streams = Streams(
+            self.engine,
+            self.documents,
+            self.consumers,
+            self.sharing,
+            allow=Allow.parse(settings.robot_http_allow),
+            timeout=settings.robot_http_timeout,
+        )
+        self.documents.register(self.streams.kind())
         # What the worker runs for each kind of consumer (robots add theirs).
         self.handlers: dict[str, Handler] = {
             "device": lambda c, record, replace: self.clusters.unpack(c.doc, record, replace),
@@ -176,6 +187,7 @@ class Lake:
     def close(self) -> None:
         self.writer.close()
         self.clusters.close()
+        self.streams.close()
         try:
             self.tokens.flush_uses()
         except Exception:

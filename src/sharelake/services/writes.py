@@ -7,15 +7,17 @@ batch, in this order and in the writing transaction:
 1. the records go in by the storage door (`storage.records.insert`): new, or merged into the stored copy
    of the same LoRaWAN frame, or (ids derived from a source) kept or replaced; the owners' record
    counters (`totalCount`) move by the records that were new;
-2. the new records something consumes get their outbox events, decided from the consumers this
-   transaction sees (`Consumers.seen_by`), so a record committed after a cluster's or robot's save
-   always gets its event;
+2. the new records something consumes get their outbox events, and the new records of a recType an
+   outbound stream forwards are queued for each such stream — both decided from the consumers this
+   transaction sees (`Consumers.seen_by`), so a record committed after a cluster's, robot's or stream's
+   save always gets its event or its place in the stream;
 3. once the records `add`ed to the transaction are stored too: the counters — device clusters' health
    counts the decodes whose unpacked records were new (`ClusterHealth.settle`);
 4. just before the commit, once per transaction: other processes' live streams are told which recTypes
    changed (PostgreSQL NOTIFY, delivered with the commit).
 
-After the commit: this process's worker is woken when events were queued, this process's live streams
+After the commit: this process's worker is woken when events were queued (its stream deliverer when
+records were queued for streams), this process's live streams
 are woken, and the commit is measured.
 """
 
@@ -35,6 +37,7 @@ from sharelake.services.cluster_health import ClusterHealth
 from sharelake.services.consumers import Consumers
 from sharelake.storage import outbox
 from sharelake.storage import records as store
+from sharelake.storage import streams as stream_queue
 from sharelake.storage.engine import write_transaction
 from sharelake.storage.records import NewRecord, Repeat, Written
 from sharelake.storage.writer import WriteJob
@@ -48,6 +51,7 @@ class _Tx:
 
     rec_types: set[str] = field(default_factory=set)
     events: int = 0
+    queued: int = 0  # records queued for outbound streams
     new_ids: set[str] = field(default_factory=set)  # of records `add`ed, those that were not there
     # Records `add`ed, stored together just before the commit: (repeat, consumed_by) -> records.
     later: dict[tuple[Repeat, tuple[str, ...] | None], list[NewRecord]] = field(default_factory=dict)
@@ -64,6 +68,7 @@ class Writes:
         *,
         window_ms: int,
         wake_worker: Callable[[], None],
+        wake_streams: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._consumers = consumers
@@ -72,6 +77,7 @@ class Writes:
         self._metrics = metrics
         self._window_ms = window_ms
         self._wake_worker = wake_worker
+        self._wake_streams = wake_streams
         self._postgres = engine.dialect.name == "postgresql"
 
     @contextmanager
@@ -93,6 +99,8 @@ class Writes:
                 conn.info.pop(_TX, None)
         if tx.events:
             self._wake_worker()
+        if tx.queued:
+            self._wake_streams()
         if tx.rec_types:
             self._changes.notify(tx.rec_types)
 
@@ -117,7 +125,10 @@ class Writes:
         # in `services.consumers`).
         seen = self._consumers.seen_by(conn)
         events = []
+        queued = []
         for record in new:
+            for stream in seen.streams_of(record.rec_type):
+                queued.append(stream_queue.entry(stream.id, record.id, record.tstamp))
             if consumed_by is None:  # one event for every consumer of the recType
                 if seen.wants(record.rec_type):
                     events.append(outbox.event(record.id, record.rec_type, record.tstamp))
@@ -126,7 +137,9 @@ class Writes:
                 if consumer.kind in consumed_by:
                     events.append(outbox.event(record.id, record.rec_type, record.tstamp, consumer.id))
         outbox.add(conn, events)
+        stream_queue.enqueue(conn, queued)
         tx.events += len(events)
+        tx.queued += len(queued)
         tx.rec_types.update(w.rec_type for w in new)
         return written
 

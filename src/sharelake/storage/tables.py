@@ -257,6 +257,36 @@ robot_bindings = Table(
     Column("updated", BigInteger, nullable=False),
 )
 
+stream_queue = Table(
+    "stream_queue",
+    metadata,
+    # What an outbound stream has still to deliver: one row per (stream, record), queued in the record's
+    # writing transaction, deleted once the target acknowledged it; `dead_at` parks a record that failed
+    # for good (the owner sees and replays it). Delivered in `id` order, one stream by one worker at a time.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("stream_id", String(24), nullable=False),
+    Column("record_id", String(24), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("available_at", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("dead_at", BigInteger),
+    Index("ix_stream_queue_stream", "stream_id", "id"),
+)
+
+stream_state = Table(
+    "stream_state",
+    metadata,
+    # Each stream's delivery: the lease of the worker delivering it, and what the owner is shown.
+    Column("stream_id", String(24), primary_key=True),
+    Column("claimed_until", BigInteger),
+    Column("delivered", BigInteger, nullable=False, server_default=text("0")),
+    Column("failed", BigInteger, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("last_error_at", BigInteger),
+    Column("last_delivered_at", BigInteger),
+)
+
 robot_schedule = Table(
     "robot_schedule",
     metadata,
