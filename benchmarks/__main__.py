@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import batch, decoders, export, ingest, reads
+from benchmarks import batch, decoders, export, ingest, reads, streams
 from benchmarks.common import (
     HERE,
     Bench,
@@ -34,7 +34,7 @@ from benchmarks.common import (
 from benchmarks.wrk import need_wrk
 from sharelake import __version__
 
-SECTIONS = ("ingest", "batch", "reads", "export", "decoding")
+SECTIONS = ("ingest", "batch", "streams", "reads", "export", "decoding")
 DEFAULT_RECORDS = 1_000_000
 BIG_RECORDS = 10_000_000
 
@@ -96,6 +96,8 @@ def run_database(kind: DatabaseKind, options: Options, sections: set[str]) -> li
                     rows += ingest.run(bench)
                 if "batch" in sections:
                     rows += batch.run(bench)
+                if "streams" in sections:
+                    rows += streams.run(bench)
                 if sections & {"reads", "export"}:
                     rows += _reads_and_export(bench, sections)
             finally:

@@ -357,12 +357,16 @@ class Bench:
         return Account(email, app.id, pipe, bearer, lake.tokens.authenticate(bearer, None))
 
     @contextmanager
-    def sharelake(self, name: str, *, worker: bool = True) -> Iterator[Server]:
+    def sharelake(
+        self, name: str, *, worker: bool = True, env: dict[str, str] | None = None
+    ) -> Iterator[Server]:
         """`sharelake serve` on this database, in its own process, as users run it: access log and
-        worker on (`worker=False`: `--no-worker`, for a `sharelake worker` of its own)."""
+        worker on (`worker=False`: `--no-worker`, for a `sharelake worker` of its own); `env` adds
+        settings a case needs (an allow-list, say)."""
         port = free_port()
         args = [str(BIN / "sharelake"), "serve", "--port", str(port), *([] if worker else ["--no-worker"])]
-        with _process(args, server_env(self.db.url, self.tmp), port, self.tmp / f"{name}.log") as server:
+        environment = {**server_env(self.db.url, self.tmp), **(env or {})}
+        with _process(args, environment, port, self.tmp / f"{name}.log") as server:
             yield server
 
     @contextmanager

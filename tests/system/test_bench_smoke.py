@@ -29,6 +29,8 @@ EXPECTED = {
     ("memory", "server peak RSS, ingest runs"),
     ("batch", "POST JSON arrays"),
     ("memory", "server peak RSS, batch runs"),
+    ("streams", "POST one record, N streams active"),
+    ("streams", "streams drained after the load"),
     *(
         ("reads", f"{who}: {read}{count}")
         for who in ("owner", "shared")
