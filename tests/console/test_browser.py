@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
 from tests.helpers import PASSWORD
 from tests.live import live_server, sharelake_env
+from tests.services.test_inventory import uplink
 from tests.smtp import smtp_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -161,6 +163,7 @@ def test_newcomer_flow_in_chromium(database_url: str, tmp_path: Path, browser_pa
             expect(page.get_by_test_id("record-json")).to_contain_text('"temperature": 25.5')
             _shot(page, "record")
 
+            _devices(page, http, pipe)
             _share_with_a_rule(page)
             _decode_with_a_cluster(page)
 
@@ -193,6 +196,32 @@ def test_newcomer_flow_in_chromium(database_url: str, tmp_path: Path, browser_pa
             expect(page).to_have_url(re.compile(r"/console/login\?next="))
 
     assert problems == []
+
+
+def _devices(page: Page, http: httpx.Client, pipe: str) -> None:
+    """Two devices' uplinks through The Things Stack's webhook: the Devices table sorts, a device's page
+    draws its signal."""
+    now = int(time.time() * 1000)
+    for n in range(3):
+        for dev_eui, rssi in (("70B3D57ED0000001", -100 + n), ("70B3D57ED0000002", -80 + n)):
+            body = uplink(n + 1, now - 60_000 * (3 - n), dev_eui=dev_eui, gateways=(("gw-1", rssi, 7.0),))
+            posted = http.post(
+                "/share/com.example.field", json=body, headers={"Authorization": f"Bearer {pipe}"}
+            )
+            assert posted.status_code == 200, posted.text
+    _nav(page, "Devices")
+    rows = page.get_by_test_id("device-row")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("70B3D57ED0000001")
+    page.get_by_role("button", name="RSSI").click()  # ascending: the weaker first
+    expect(rows.first).to_contain_text("70B3D57ED0000001")
+    page.get_by_role("button", name="RSSI").click()  # descending: the stronger first
+    expect(rows.first).to_contain_text("70B3D57ED0000002")
+    _shot(page, "devices")
+    rows.first.get_by_role("link", name="70B3D57ED0000002").click()
+    expect(page.get_by_test_id("device-frames")).to_have_text("3 / 0")
+    expect(page.get_by_test_id("chart").locator("canvas")).to_have_count(2)  # RSSI and SNR
+    _shot(page, "device")
 
 
 def _nav(page: Page, section: str) -> None:

@@ -20,6 +20,7 @@ class Section:
 SECTIONS: tuple[Section, ...] = (
     Section("Data", "/console/data"),
     Section("Rules", "/console/rules"),
+    Section("Devices", "/console/devices"),
     Section("Device clusters", "/console/clusters"),
     Section("Robots", "/console/robots"),
     Section("Keys", "/console/keys"),

@@ -27,3 +27,12 @@ class Page:
     limit: int = 999
     offset: int = 0
     after: tuple[int, str] | None = None  # keyset: (tstamp, id) of the last row seen
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """`format=flat`: each record as one flat row, `{key: value}` for each `(key, path)` of `columns`
+    (a dotted path into the record, `data.temperature`, under its own name or an alias), in the order
+    asked; no columns: the CSV export's."""
+
+    columns: tuple[tuple[str, str], ...] = ()

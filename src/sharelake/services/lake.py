@@ -23,6 +23,7 @@ from sharelake.services.documents import Documents
 from sharelake.services.events import Events
 from sharelake.services.exports import Exports
 from sharelake.services.housekeeping import Housekeeping
+from sharelake.services.inventory import Inventory
 from sharelake.services.mail import Mailer
 from sharelake.services.passwords import Passwords
 from sharelake.services.retention import Retention
@@ -72,6 +73,7 @@ class Lake:
         self.apps = Apps(self.engine, self.tokens, self.audit)
         self.sharing = Sharing(self.engine)
         self.counts = Counts(self.engine)
+        self.inventory = Inventory(self.engine, self.sharing)
         self.consumers = Consumers(self.engine)
         # Set after a commit that queued outbox events: the worker wakes instead of polling.
         self.outbox_signal = threading.Event()

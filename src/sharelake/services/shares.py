@@ -10,12 +10,13 @@ import orjson
 from sqlalchemy import Engine
 
 from sharelake import ingest
+from sharelake.domain import flat
 from sharelake.domain import records as wire
 from sharelake.domain.bodies import check_document, parse_body
 from sharelake.domain.clock import now_ms
 from sharelake.domain.errors import NotFound
 from sharelake.domain.principal import Principal
-from sharelake.domain.reads import Filter, Page
+from sharelake.domain.reads import Filter, Page, Projection
 from sharelake.services.audit import Audit
 from sharelake.services.sharing import Sharing
 from sharelake.storage import records as store
@@ -39,6 +40,7 @@ class ListQuery:
     details: bool = True
     cursor: bool = False  # answer with a `next` cursor (default or tstamp sorts only)
     with_count: bool = True
+    projection: Projection | None = None  # format=flat: flat rows instead of records
 
 
 @dataclass(slots=True)
@@ -176,7 +178,11 @@ class Shares:
                 else f"page={query.page_number} skips {query.page.offset:,} records, and each deeper page reads "
                 "them all again: sort by tstamp (the default) and page with cursor=<meta.next> instead"
             )
-        objs = [wire.full(r) for r in rows] if query.details else [wire.short_row(r) for r in rows]
+        if query.projection is not None:
+            columns = query.projection.columns
+            objs = [flat.row(r, columns) for r in rows]
+        else:
+            objs = [wire.full(r) for r in rows] if query.details else [wire.short_row(r) for r in rows]
         return wire.envelope(
             objs,
             total_count=result.total,

@@ -6,7 +6,8 @@ batch, in this order and in the writing transaction:
 
 1. the records go in by the storage door (`storage.records.insert`): new, or merged into the stored copy
    of the same LoRaWAN frame, or (ids derived from a source) kept or replaced; the owners' record
-   counters (`totalCount`) move by the records that were new;
+   counters (`totalCount`) move by the records that were new, and the device inventory by what the
+   records of a devEui said (`storage.inventory`: frames, copies merged into them, radio, values);
 2. the new records something consumes get their outbox events, and the new records of a recType an
    outbound stream forwards are queued for each such stream — both decided from the consumers this
    transaction sees (`Consumers.seen_by`), so a record committed after a cluster's, robot's or stream's
@@ -35,7 +36,7 @@ from sharelake.metrics import Metrics
 from sharelake.services.changes import Changes
 from sharelake.services.cluster_health import ClusterHealth
 from sharelake.services.consumers import Consumers
-from sharelake.storage import outbox
+from sharelake.storage import inventory, outbox
 from sharelake.storage import records as store
 from sharelake.storage import streams as stream_queue
 from sharelake.storage.engine import write_transaction
@@ -118,6 +119,7 @@ class Writes:
         if tx is None:
             raise RuntimeError("records are written inside Writes.transaction()")
         written = store.insert(conn, batch, repeat=repeat, window_ms=self._window_ms, now=now_ms())
+        inventory.note(conn, batch, written, merged=repeat is Repeat.MERGE)
         new = [w for w in written if w.new]
         if not new:
             return written

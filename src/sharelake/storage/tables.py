@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -285,6 +286,44 @@ stream_state = Table(
     Column("last_error", Text),
     Column("last_error_at", BigInteger),
     Column("last_delivered_at", BigInteger),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    # The device inventory (`storage.inventory`): what the records of one devEui in one recType of one
+    # owner said, moved by the transaction that writes them.
+    Column("owner_user", String(254), primary_key=True),
+    Column("rec_type", String(255), primary_key=True),
+    Column("dev_eui", String(16), primary_key=True),
+    Column("owner_org", String(255), nullable=False),
+    Column("owner_app", String(36)),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("last_fcnt", BigInteger),
+    Column("frames", BigInteger, nullable=False, server_default=text("0")),
+    Column("duplicates", BigInteger, nullable=False, server_default=text("0")),
+    Column("last_rssi", Float),
+    Column("last_snr", Float),
+    Column("interval_ms", BigInteger),
+    Column("last", Text),  # JSON: the last decoded values
+    Column("last_at", BigInteger),
+    Column("tags", Text, nullable=False, server_default=text("'[]'")),  # JSON: the last record's tags
+    Index("ix_devices_dev_eui", "dev_eui"),
+)
+
+device_gateways = Table(
+    "device_gateways",
+    metadata,
+    # Which gateways heard each device of the inventory: when last, how well, how often.
+    Column("owner_user", String(254), primary_key=True),
+    Column("rec_type", String(255), primary_key=True),
+    Column("dev_eui", String(16), primary_key=True),
+    Column("gateway", String(255), primary_key=True),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("rssi", Float),
+    Column("snr", Float),
+    Column("frames", BigInteger, nullable=False, server_default=text("0")),
 )
 
 robot_schedule = Table(

@@ -76,21 +76,21 @@ def _grant(grant: Grant) -> ColumnElement[bool]:
             parts.append(records.c.rec_type == grant.rec_type)
     if grant.resource_id != "*":
         parts.append(records.c.id == grant.resource_id)
-    parts.extend(_org(c) for c in grant.org_conditions)
+    parts.extend(org_clause(c) for c in grant.org_conditions)
     if grant.owner_app is not None:
         parts.append(records.c.owner_app == grant.owner_app)
     return and_(*parts)
 
 
-def _org(condition: OrgCondition) -> ColumnElement[bool]:
+def org_clause(
+    condition: OrgCondition, owner_org: ColumnElement[str] = records.c.owner_org
+) -> ColumnElement[bool]:
+    """A grant's condition on the owner's org, over `owner_org` (the records' column unless given)."""
     kind, values = condition
     if not values:
         return false()
     if kind == "in":
-        return records.c.owner_org.in_(values)
+        return owner_org.in_(values)
     return or_(
-        *[
-            or_(records.c.owner_org == root, records.c.owner_org.startswith(root + ".", autoescape=True))
-            for root in values
-        ]
+        *[or_(owner_org == root, owner_org.startswith(root + ".", autoescape=True)) for root in values]
     )

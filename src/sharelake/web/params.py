@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+from sharelake.domain import flat
 from sharelake.domain import records as wire
 from sharelake.domain.clock import parse_instant
 from sharelake.domain.errors import Invalid
-from sharelake.domain.reads import Filter, Page
+from sharelake.domain.reads import Filter, Page, Projection
 from sharelake.domain.record_fields import SORTABLE
 from sharelake.services.shares import ListQuery
 
@@ -123,5 +125,46 @@ def list_query(params: Mapping[str, str], rec_type: str, tags: list[str]) -> Lis
     )
 
 
+def projection(params: Mapping[str, str]) -> Projection | None:
+    """`format=flat` (or `fields=` alone): flat rows of these dotted paths; None: Microshare's records."""
+    shape = _get(params, "format")
+    fields_text = _get(params, "fields")
+    items = [p.strip() for p in fields_text.split(",") if p.strip()] if fields_text is not None else []
+    if shape is None:
+        return Projection(columns=flat.check_columns(items)) if items else None
+    lowered = shape.lower()
+    if lowered == "flat":
+        return Projection(columns=flat.check_columns(items))
+    if lowered == "records":
+        if items:
+            raise Invalid("fields= projects flat rows: use it with format=flat", code="invalid_parameter")
+        return None
+    raise Invalid(
+        f"format={shape[:40]!r}: use records (the default, Microshare's) or flat", code="invalid_parameter"
+    )
+
+
 def split_tags(path: str) -> list[str]:
     return [t for t in path.split("/") if t != ""]
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryQuery:
+    """`GET /inventory`'s parameters (the console's Devices page takes the same)."""
+
+    rec_type: str | None
+    q: str | None
+    silent: bool | None
+    page: int
+    per_page: int
+
+
+def inventory_query(params: Mapping[str, str], *, per_page: int | None = None) -> InventoryQuery:
+    """`recType`, `q`, `silent` (absent: every device), `page` and `perPage` (≤ 1000, default 100)."""
+    return InventoryQuery(
+        rec_type=_get(params, "recType"),
+        q=_get(params, "q"),
+        silent=boolean(params, "silent", False) if _get(params, "silent") is not None else None,
+        page=integer(params, "page", 1, 1, 10_000_000),
+        per_page=per_page if per_page is not None else integer(params, "perPage", 100, 1, 1000),
+    )

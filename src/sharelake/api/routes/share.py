@@ -33,6 +33,8 @@ _LIST_DOC = {
             ("devEui", "only uplinks of this device (16 hex digits, any case)"),
             ("cursor", "continue after the page whose meta.next gave this cursor (keyset paging)"),
             ("count", "false skips counting totalCount (faster over huge recTypes)"),
+            ("format", "records (default, Microshare's) or flat: one flat row per record (docs/grafana.md)"),
+            ("fields", "with format=flat: comma list of dotted paths, e.g. tstamp,devEui,data.temperature"),
             ("id", "a view's id: run that view of this recType instead (Microshare's form; docs/views.md)"),
         ]
     ]
@@ -56,6 +58,7 @@ def list_records(
         return run_view(lake, caller, recType, view_id, request.query_params, id_param=True)
     check_rec_type(recType)
     query = params.list_query(request.query_params, recType, [])
+    query.projection = params.projection(request.query_params)
     return _json(lake.shares.list_json(caller, query))
 
 
@@ -77,6 +80,7 @@ def list_tagged(
         details = params.boolean(request.query_params, "details", True)
         return _json(lake.shares.latest(caller, Filter(rec_type=recType), details=details))
     query = params.list_query(request.query_params, recType, tag_list)
+    query.projection = params.projection(request.query_params)
     return _json(lake.shares.list_json(caller, query))
 
 
