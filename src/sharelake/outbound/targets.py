@@ -204,6 +204,9 @@ class Mqtt:
         scheme, host, port = _endpoint(url)
         address = _checked(host, port, allow)
         client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+        # A whole batch in flight at once (paho's default, 20, makes the rest wait for PUBACKs); the
+        # broker still passes them on in the order they were published.
+        client.max_inflight_messages_set(1000)
         parts = urlsplit(url)
         if parts.username:
             client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
