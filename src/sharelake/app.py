@@ -20,6 +20,7 @@ from sharelake.api.access_log import AccessLog
 from sharelake.api.deps import PUBLIC
 from sharelake.api.routes import (
     account,
+    alerts,
     apps,
     auth,
     devices,
@@ -97,10 +98,11 @@ def create_app(settings: Settings | None = None, *, worker: bool | None = None) 
         share,
         rules,
         devices,
-        robots,
         inventory,
+        robots,
         views,
         streams,
+        alerts,
         account,
         health,
         metrics,

@@ -1,8 +1,9 @@
 """The background worker: runs device clusters and robots on new records (from the outbox), scheduled
-robots, outbound streams' deliveries, and housekeeping. Inside `sharelake serve` by default; `sharelake worker` runs it alone for
-scale-out. What each round does is the services' (`services.events`, `services.housekeeping`); this is
-the loop: a thread for rounds, woken by the writer, a thread delivering streams (a slow target must
-not hold up decoding), and housekeeping at an interval.
+robots, outbound streams' deliveries, alerts' silences and notifications, and housekeeping. Inside
+`sharelake serve` by default; `sharelake worker` runs it alone for scale-out. What each round does is
+the services' (`services.events`, `services.housekeeping`); this is the loop: a thread for rounds, woken
+by the writer, a thread delivering streams (a slow target must not hold up decoding), one for alerts,
+and housekeeping at an interval.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ class Worker:
         return self._lake.events.process(batch=self._batch, lease_ms=self._lease_ms)
 
     def drain(self, limit: int = 100_000) -> int:
-        """Process until nothing is ready (tests, and `sharelake worker --once`)."""
+        """Process until nothing is ready (tests, and `sharelake worker --once`), then do the alerts'
+        round those events made due; the number of events processed."""
         total = 0
         while total < limit:
             done = self.process_once()
             if not done:
                 break
             total += done
+        self.alerts()
         return total
 
     def deliver(self, limit: int = 100_000) -> int:
@@ -46,6 +49,16 @@ class Worker:
         total = 0
         while total < limit:
             done = self._lake.streams.deliver()
+            if not done:
+                break
+            total += done
+        return total
+
+    def alerts(self, limit: int = 100_000) -> int:
+        """Open silences and send alert notifications until nothing more goes (tests)."""
+        total = self._lake.alerts.check_due()
+        while total < limit:
+            done = self._lake.alerts.deliver()
             if not done:
                 break
             total += done
@@ -80,6 +93,7 @@ class Worker:
         loops = [
             (events, self._lake.outbox_signal, "claim events"),
             (self._lake.streams.deliver, self._lake.streams.signal, "deliver streams"),
+            (self._lake.alerts.run, self._lake.alerts.signal, "run alerts"),
         ]
         threads = [loop.run_in_executor(None, rounds, *each) for each in loops]
         try:

@@ -23,6 +23,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("Devices", "/console/devices"),
     Section("Device clusters", "/console/clusters"),
     Section("Robots", "/console/robots"),
+    Section("Alerts", "/console/alerts"),
     Section("Keys", "/console/keys"),
     Section("Tokens", "/console/tokens"),
 )

@@ -6,7 +6,9 @@ from typing import NamedTuple
 
 from sharelake.domain.errors import Invalid
 
-RESOURCES = frozenset({"SHARE", "RULE", "ROBO", "DEVICE", "VIEW", "APP", "TOKEN", "ORG", "STREAM", "ALL"})
+RESOURCES = frozenset(
+    {"SHARE", "RULE", "ROBO", "DEVICE", "VIEW", "APP", "TOKEN", "ORG", "STREAM", "ALERT", "ALL"}
+)
 OPERATIONS = frozenset({"READ", "WRITE", "QUERY", "DELETE", "EXECUTE", "POLICY", "ALL"})
 
 

@@ -286,9 +286,9 @@ class Clusters:
             received_at=record.received_at,
         )
         # Without `replace`, a record already there stays (a retried event writes nothing twice); with
-        # it, a replay overwrites what the codec produced. Robots on the target recType run on a new one
-        # (not on a replay's rewrite); other clusters never do, so no chain of clusters can loop.
-        repeat, consumed_by = (Repeat.REPLACE, ()) if replace else (Repeat.KEEP, ("robo",))
+        # it, a replay overwrites what the codec produced. Robots and alerts on the target recType run on
+        # a new one (not on a replay's rewrite); other clusters never do, so no chain of clusters can loop.
+        repeat, consumed_by = (Repeat.REPLACE, ()) if replace else (Repeat.KEEP, ("robo", "alert"))
 
         def write(conn: Connection) -> None:
             self._writes.add(conn, [record_new], repeat=repeat, consumed_by=consumed_by)

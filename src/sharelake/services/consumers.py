@@ -1,4 +1,4 @@
-"""What consumes new records (device clusters, triggered robots and outbound streams, by recType),
+"""What consumes new records (device clusters, triggered robots, alerts and outbound streams, by recType),
 decided in the transaction that writes each record, from what that transaction sees.
 
 Every save of a consumer (create, update, delete: `announce`) adds one to a generation counter in `kv`,
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "sharelake_consumers"
 GENERATION = "consumers_generation"  # the `kv` counter every save of a consumer bumps
-CONSUMER_KINDS = ("device", "robo")  # run by the worker from outbox events
+CONSUMER_KINDS = ("device", "robo", "alert")  # run by the worker from outbox events
+ALERT_KIND = "alert"  # judged by the worker from outbox events (`services.alerts`)
 STREAM_KIND = "stream"  # delivered from each stream's own queue (`services.streams`)
 _SEEN = "sharelake.consumers"  # conn.info: (transaction, consumers) it read
 
@@ -103,6 +104,9 @@ class Consumers:
         self._current: Snapshot | None = None  # replaced whole, never changed: no lock needed
         # Which consumers of a kind take a record: robots only run on their trigger recType, for example.
         self.triggered: dict[str, Callable[[AnyRow], bool]] = {}
+        # Which other recTypes a consumer of a kind takes records of, from the documents loaded with it
+        # (a decodeErrors alert: its clusters' unpacked recTypes).
+        self.also: dict[str, Callable[[AnyRow, Mapping[str, Sequence[AnyRow]]], Iterable[str]]] = {}
 
     # -- saving a consumer ------------------------------------------------------------------------
     def announce(self, conn: Connection) -> None:
@@ -148,13 +152,18 @@ class Consumers:
         # too, which only means a later reload).
         by_rec_type: dict[str, list[Consumer]] = defaultdict(list)
         by_id: dict[str, Consumer] = {}
-        for kind in CONSUMER_KINDS:
+        loaded = {kind: documents.active(conn, kind) for kind in CONSUMER_KINDS}
+        for kind, docs in loaded.items():
             check = self.triggered.get(kind)
-            for doc in documents.active(conn, kind):
+            also = self.also.get(kind)
+            for doc in docs:
                 consumer = Consumer(kind, doc)
                 by_id[consumer.id] = consumer
                 if check is None or check(doc):
                     by_rec_type[doc.rec_type].append(consumer)
+                for other in also(doc, loaded) if also is not None else ():
+                    if other != doc.rec_type and consumer not in by_rec_type[other]:
+                        by_rec_type[other].append(consumer)
         streams: dict[str, list[Consumer]] = defaultdict(list)
         for doc in documents.active(conn, STREAM_KIND):
             streams[doc.rec_type].append(Consumer(STREAM_KIND, doc))

@@ -1,4 +1,4 @@
-"""Outbox events: run the consumers (device clusters, triggered robots) of new records, as their owners.
+"""Outbox events: run the consumers (device clusters, robots, alerts) of new records, as their owners.
 
 At least once: an event is deleted in the same transaction as what it produced, so a crash before the
 commit brings it back (after its lease) and a crash after leaves nothing to redo; derived records have
@@ -8,9 +8,9 @@ ids derived from their source, so doing an event twice writes nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from sharelake.domain.clock import now_ms
 from sharelake.metrics import Metrics
@@ -42,6 +42,9 @@ class Events:
         self._clusters = clusters
         self._writes = writes
         self._metrics = metrics
+        # Called with each batch's records and their connection before its events are planned, for a
+        # consumer kind to read what it needs for all of them at once (alerts: their devices' states).
+        self.prepare: list[Callable[[Connection, Mapping[str, AnyRow]], None]] = []
 
     def process(self, *, batch: int, lease_ms: int) -> int:
         """Claim up to `batch` events and process them; the number processed (0: nothing was ready).
@@ -58,6 +61,8 @@ class Events:
             # Read after the claim: every consumer the events' transactions saw, whatever this
             # process's cache believed.
             consumers = self._consumers.fresh(conn)
+            for prepare in self.prepare:
+                prepare(conn, found)
         planned: list[tuple[AnyRow, list[Write]]] = []
         for event in events:
             try:

@@ -9,6 +9,7 @@ import threading
 from sharelake.metrics import Metrics
 from sharelake.outbound.guard import Allow
 from sharelake.services.accounts import Accounts
+from sharelake.services.alerts import Alerts
 from sharelake.services.apps import Apps
 from sharelake.services.audit import Audit
 from sharelake.services.changes import NOTIFY_CHANNEL as CHANGES_CHANNEL
@@ -72,8 +73,8 @@ class Lake:
         self.tokens = Tokens(self.engine, settings, self.accounts, self.audit)
         self.apps = Apps(self.engine, self.tokens, self.audit)
         self.sharing = Sharing(self.engine)
-        self.counts = Counts(self.engine)
         self.inventory = Inventory(self.engine, self.sharing)
+        self.counts = Counts(self.engine)
         self.consumers = Consumers(self.engine)
         # Set after a commit that queued outbox events: the worker wakes instead of polling.
         self.outbox_signal = threading.Event()
@@ -139,10 +140,20 @@ class Lake:
             timeout=settings.robot_http_timeout,
         )
         self.documents.register(self.streams.kind())
+        self.alerts = Alerts(
+            self.engine,
+            self.documents,
+            self.consumers,
+            self.mailer,
+            allow=Allow.parse(settings.robot_http_allow),
+            timeout=settings.robot_http_timeout,
+        )
+        self.documents.register(self.alerts.kind())
         # What the worker runs for each kind of consumer (robots add theirs).
         self.handlers: dict[str, Handler] = {
             "device": lambda c, record, replace: self.clusters.unpack(c.doc, record, replace),
             "robo": lambda c, record, _replace: self.robots.handle(c.doc, record),
+            "alert": self.alerts.handle,
         }
         self.metrics.gauge("sharelake_outbox_pending", "Outbox events waiting for the worker.", self._pending)
         self.metrics.gauge("sharelake_write_queue", "Write jobs waiting for the writer.", self.writer.queued)
@@ -151,6 +162,7 @@ class Lake:
         self.events = Events(
             self.engine, self.consumers, self.handlers, self.clusters, self.writes, self.metrics
         )
+        self.events.prepare.append(self.alerts.prepare)
         self.housekeeping = Housekeeping(self.engine, settings, self.retention)
         self._listener: Listener | None = None
 

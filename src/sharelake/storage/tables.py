@@ -326,6 +326,70 @@ device_gateways = Table(
     Column("frames", BigInteger, nullable=False, server_default=text("0")),
 )
 
+alert_devices = Table(
+    "alert_devices",
+    metadata,
+    # What an alert knows of one device (devEui, "" for records without one): when it was last heard,
+    # since when its condition holds (an alert's `for`), and its open incident. Moved by the worker.
+    Column("alert_id", String(24), primary_key=True),
+    Column("dev_eui", String(32), primary_key=True),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("pending_since", BigInteger),
+    Column("pending_last", Text),  # JSON: {value, recordId, at} of the last record of the `for` wait
+    Column("incident_id", String(24)),
+    Index("ix_alert_devices_dev_eui", "dev_eui"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    # An alert's incident on one device: opened by a record (or a silence), bundling the records that
+    # trip it while open (`count`), resolved when the condition clears. Kept until the alert is deleted.
+    Column("id", String(24), primary_key=True),
+    Column("alert_id", String(24), nullable=False),
+    Column("owner_user", String(254), nullable=False),
+    Column("dev_eui", String(32)),
+    Column("rec_type", String(255), nullable=False),
+    Column("opened_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger),
+    Column("count", BigInteger, nullable=False, server_default=text("1")),
+    Column("last", Text, nullable=False),  # JSON: {value, recordId, at} of the last record that tripped it
+    Column("notified_at", BigInteger),  # the last notification queued for it (the throttle)
+    Index("ix_incidents_owner_user_id", "owner_user", "id"),
+    Index("ix_incidents_alert_id_id", "alert_id", "id"),
+)
+
+alert_notices = Table(
+    "alert_notices",
+    metadata,
+    # Notifications to send: one row per (message, channel), queued with the change that caused it,
+    # deleted once delivered or given up; `available_at` is its retry time (or a worker's lease).
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("alert_id", String(24), nullable=False),
+    Column("incident_id", String(24), nullable=False),
+    Column("channel", Text, nullable=False),  # JSON: the channel as it was when queued
+    Column("body", Text, nullable=False),  # JSON: the message
+    Column("created_at", BigInteger, nullable=False),
+    Column("available_at", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Index("ix_alert_notices_available_at", "available_at"),
+    Index("ix_alert_notices_alert_id", "alert_id"),
+)
+
+alert_state = Table(
+    "alert_state",
+    metadata,
+    # Each alert's delivery counters, shown on the alert, and the spec its device states were kept for.
+    Column("alert_id", String(24), primary_key=True),
+    Column("spec", Text, nullable=False),
+    Column("sent", BigInteger, nullable=False, server_default=text("0")),
+    Column("failed", BigInteger, nullable=False, server_default=text("0")),
+    Column("dropped", BigInteger, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("last_error_at", BigInteger),
+    Column("last_sent_at", BigInteger),
+)
+
 robot_schedule = Table(
     "robot_schedule",
     metadata,
