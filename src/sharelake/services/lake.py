@@ -29,6 +29,7 @@ from sharelake.services.mail import Mailer
 from sharelake.services.passwords import Passwords
 from sharelake.services.retention import Retention
 from sharelake.services.robots import Robots
+from sharelake.services.rollups import Rollups
 from sharelake.services.rules import rule_kind
 from sharelake.services.shares import Shares
 from sharelake.services.sharing import NOTIFY_CHANNEL as RULES_CHANNEL
@@ -74,6 +75,7 @@ class Lake:
         self.apps = Apps(self.engine, self.tokens, self.audit)
         self.sharing = Sharing(self.engine)
         self.inventory = Inventory(self.engine, self.sharing)
+        self.rollups = Rollups(self.engine, self.sharing)
         self.counts = Counts(self.engine)
         self.consumers = Consumers(self.engine)
         # Set after a commit that queued outbox events: the worker wakes instead of polling.

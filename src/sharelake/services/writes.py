@@ -11,7 +11,8 @@ batch, in this order and in the writing transaction:
 2. the new records something consumes get their outbox events, and the new records of a recType an
    outbound stream forwards are queued for each such stream — both decided from the consumers this
    transaction sees (`Consumers.seen_by`), so a record committed after a cluster's, robot's or stream's
-   save always gets its event or its place in the stream;
+   save always gets its event or its place in the stream; and every new record is queued for the
+   worker to fold into the hourly and daily rollups (`storage.rollups`);
 3. once the records `add`ed to the transaction are stored too: the counters — device clusters' health
    counts the decodes whose unpacked records were new (`ClusterHealth.settle`);
 4. just before the commit, once per transaction: other processes' live streams are told which recTypes
@@ -38,6 +39,7 @@ from sharelake.services.cluster_health import ClusterHealth
 from sharelake.services.consumers import Consumers
 from sharelake.storage import inventory, outbox
 from sharelake.storage import records as store
+from sharelake.storage import rollups as rollup_queue
 from sharelake.storage import streams as stream_queue
 from sharelake.storage.engine import write_transaction
 from sharelake.storage.records import NewRecord, Repeat, Written
@@ -140,6 +142,7 @@ class Writes:
                     events.append(outbox.event(record.id, record.rec_type, record.tstamp, consumer.id))
         outbox.add(conn, events)
         stream_queue.enqueue(conn, queued)
+        rollup_queue.enqueue(conn, rollup_queue.worth_folding(batch, written))
         tx.events += len(events)
         tx.queued += len(queued)
         tx.rec_types.update(w.rec_type for w in new)

@@ -43,7 +43,7 @@ from sharelake.domain.clusters import device_eui
 from sharelake.domain.rules import Grant
 from sharelake.storage.records import NewRecord, Written
 from sharelake.storage.tables import device_gateways, devices
-from sharelake.storage.visibility import org_clause
+from sharelake.storage.visibility import visible_in
 
 Key = tuple[str, str, str]  # (owner_user, rec_type, dev_eui)
 EWMA = 8  # a new gap weighs 1/EWMA of the learned interval
@@ -287,23 +287,8 @@ def _gateways_upsert(dialect: str) -> Any:
 
 # -- reading ------------------------------------------------------------------------------------------
 def visible(email: str, grants: Sequence[Grant]) -> ColumnElement[bool]:
-    """Device rows `email` may read: their own, and those of the recTypes and owners a rule opens to
-    them (the records' visibility, `storage.visibility`; a rule opening one record opens no device)."""
-    clauses: list[ColumnElement[bool]] = [devices.c.owner_user == email]
-    for grant in grants:
-        if grant.resource_id != "*":
-            continue
-        parts: list[ColumnElement[bool]] = [devices.c.owner_user.in_(grant.owners)]
-        if grant.rec_type != "*":
-            if grant.rec_type.endswith(".*"):
-                parts.append(devices.c.rec_type.startswith(grant.rec_type[:-1], autoescape=True))
-            else:
-                parts.append(devices.c.rec_type == grant.rec_type)
-        parts.extend(org_clause(c, devices.c.owner_org) for c in grant.org_conditions)
-        if grant.owner_app is not None:
-            parts.append(devices.c.owner_app == grant.owner_app)
-        clauses.append(and_(*parts))
-    return or_(*clauses) if len(clauses) > 1 else clauses[0]
+    """Device rows `email` may read (`storage.visibility.visible_in`)."""
+    return visible_in(devices, email, grants)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,20 +5,21 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, insert, select, update
 
 from sharelake.storage import records as record_store
-from sharelake.storage.tables import records, retention
+from sharelake.storage.tables import records, retention, rollups
 from sharelake.storage.types import AnyRow
 
 
-def put(conn: Connection, owner_user: str, rec_type: str, days: int, at: int) -> None:
+def put(
+    conn: Connection, owner_user: str, rec_type: str, days: int, rollup_days: int | None, at: int
+) -> None:
+    values = {"days": days, "rollup_days": rollup_days, "updated": at}
     changed = conn.execute(
         update(retention)
         .where(retention.c.owner_user == owner_user, retention.c.rec_type == rec_type)
-        .values(days=days, updated=at)
+        .values(**values)
     ).rowcount
     if not changed:
-        conn.execute(
-            insert(retention).values(owner_user=owner_user, rec_type=rec_type, days=days, updated=at)
-        )
+        conn.execute(insert(retention).values(owner_user=owner_user, rec_type=rec_type, **values))
 
 
 def delete_(conn: Connection, owner_user: str, rec_type: str) -> bool:
@@ -49,3 +50,11 @@ def expire_batch(conn: Connection, owner_user: str, rec_type: str, before: int, 
         )
     ]
     return record_store.delete_ids(conn, ids)
+
+
+def expire_rollups(conn: Connection, owner_user: str, rec_type: str, before: int) -> int:
+    """Delete the owner's rollup buckets of `rec_type` that start before `before`."""
+    query = delete(rollups).where(
+        rollups.c.owner_user == owner_user, rollups.c.rec_type == rec_type, rollups.c.bucket < before
+    )
+    return conn.execute(query).rowcount

@@ -390,6 +390,37 @@ alert_state = Table(
     Column("last_sent_at", BigInteger),
 )
 
+rollup_queue = Table(
+    "rollup_queue",
+    metadata,
+    # New records the worker has yet to fold into the rollups (`storage.rollups`).
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("record_id", String(24), nullable=False),
+)
+
+rollups = Table(
+    "rollups",
+    metadata,
+    # Per owner, recType, numeric field of `data`, interval (hour | day), bucket start and devEui ("" for
+    # records without one): the bucket's count, sum, min, max, and its first and last values in time.
+    Column("owner_user", String(254), primary_key=True),
+    Column("rec_type", String(255), primary_key=True),
+    Column("field", String(255), primary_key=True),
+    Column("interval", String(8), primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("dev_eui", String(16), primary_key=True),
+    Column("owner_org", String(255), nullable=False),
+    Column("owner_app", String(36)),
+    Column("count", BigInteger, nullable=False),
+    Column("sum", Float, nullable=False),
+    Column("min", Float, nullable=False),
+    Column("max", Float, nullable=False),
+    Column("first_at", BigInteger, nullable=False),
+    Column("first", Float, nullable=False),
+    Column("last_at", BigInteger, nullable=False),
+    Column("last", Float, nullable=False),
+)
+
 robot_schedule = Table(
     "robot_schedule",
     metadata,
@@ -424,6 +455,7 @@ retention = Table(
     Column("rec_type", String(255), primary_key=True),
     Column("days", Integer, nullable=False),
     Column("updated", BigInteger, nullable=False),
+    Column("rollup_days", Integer),  # None: the recType's rollups are kept for ever
 )
 
 cluster_health = Table(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, exists, false, or_, select
 
 from sharelake.domain.rules import Grant, OrgCondition, rec_type_matches
 from sharelake.storage.tables import record_owners, records
@@ -49,6 +49,28 @@ def visible(
     if len(clauses) == 1:
         return Visibility(own, tuple(owners) if rec_type is not None else None)
     return Visibility(or_(*clauses))
+
+
+def visible_in(table: Table, email: str, grants: Sequence[Grant]) -> ColumnElement[bool]:
+    """Rows of a table kept per owner and recType (`owner_user`, `rec_type`, `owner_org`, `owner_app`:
+    the device inventory, the rollups) that `email` may read: their own, and those of the owners and
+    recTypes a rule opens to them. A grant of one record (a resource id) opens none of them."""
+    c = table.c
+    clauses: list[ColumnElement[bool]] = [c.owner_user == email]
+    for grant in grants:
+        if grant.resource_id != "*":
+            continue
+        parts: list[ColumnElement[bool]] = [c.owner_user.in_(grant.owners)]
+        if grant.rec_type != "*":
+            if grant.rec_type.endswith(".*"):
+                parts.append(c.rec_type.startswith(grant.rec_type[:-1], autoescape=True))
+            else:
+                parts.append(c.rec_type == grant.rec_type)
+        parts.extend(org_clause(condition, c.owner_org) for condition in grant.org_conditions)
+        if grant.owner_app is not None:
+            parts.append(c.owner_app == grant.owner_app)
+        clauses.append(and_(*parts))
+    return or_(*clauses) if len(clauses) > 1 else clauses[0]
 
 
 def co_owns_any(conn: Connection, email: str, rec_type: str | None) -> bool:

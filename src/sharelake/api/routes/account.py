@@ -24,10 +24,20 @@ class RetentionBody(BaseModel):
     days: int = Field(
         strict=True, description="Records of this recType older than this many days are deleted (1-36500)."
     )
+    rollupDays: int | None = Field(
+        default=None,
+        strict=True,
+        description="Its rollups' buckets older than this many days are deleted (1-36500); absent: kept for ever.",
+    )
 
 
 def _policy(policy: Policy) -> dict[str, Any]:
-    return {"recType": policy.rec_type, "days": policy.days, "updateDate": to_iso(policy.updated)}
+    return {
+        "recType": policy.rec_type,
+        "days": policy.days,
+        "rollupDays": policy.rollup_days,
+        "updateDate": to_iso(policy.updated),
+    }
 
 
 def _json(body: bytes) -> Response:
@@ -48,7 +58,7 @@ def list_retention(caller: Annotated[Principal, needs("SHARE:READ")], lake: Lake
 def set_retention(
     recType: str, body: RetentionBody, caller: Annotated[Principal, needs("SHARE:DELETE")], lake: LakeDep
 ) -> Response:
-    policy = lake.retention.set(caller, recType, body.days)
+    policy = lake.retention.set(caller, recType, body.days, body.rollupDays)
     return _json(envelope([_policy(policy)], total_count=1, paged=False))
 
 

@@ -35,6 +35,8 @@ PER_PAGE = (25, 50, 100, 500)
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500  # a page is also a chart and a CSV; the API serves bigger reads
 _PREVIEW = 160
+ROLLUP_DAYS = 3  # a longer range is charted from the rollups
+MAX_CHARTED = 12
 
 
 def _given(request: Request) -> dict[str, str]:
@@ -86,6 +88,23 @@ def _row(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _long_range_chart(
+    lake: Lake, user: session.Session, rec_type: str, given: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """Over a range of more than `ROLLUP_DAYS` days, the chart reads the rollups (hourly or daily
+    averages of every field) rather than the page's records; None otherwise, or without rollups."""
+    try:
+        start = parse_instant(given["from"], name="from") if "from" in given else None
+        end = parse_instant(given["to"], name="to") if "to" in given else int(time.time() * 1000)
+    except Invalid:
+        return None
+    if start is None or end - start <= ROLLUP_DAYS * 86_400_000:
+        return None
+    return lake.rollups.series(
+        user.principal, rec_type, dev_eui=given.get("devEui"), start=start, end=end, limit=MAX_CHARTED
+    )
+
+
 @router.get("/data")
 async def rec_types(request: Request, lake: LakeDep, user: session.SessionDep) -> Response:
     summaries = await run_in_threadpool(lake.shares.rec_types, user.principal)
@@ -128,10 +147,11 @@ async def records(request: Request, rec_type: str, lake: LakeDep, user: session.
         values["error"] = exc.message
         return render(request, "records.html", values, user=user, status=status_of(exc))
     objs = _objs(result)
+    chart = await run_in_threadpool(_long_range_chart, lake, user, rec_type, given) or series.chart(objs)
     values.update(
         rows=[_row(o) for o in objs],
         total=result.total,
-        chart=series.chart(objs),
+        chart=chart,
         older=with_query(here, **{**given, "cursor": result.next_cursor}) if result.next_cursor else None,
     )
     return render(request, "records.html", values, user=user)
@@ -153,7 +173,9 @@ async def set_retention(
                 await run_in_threadpool(lake.retention.clear, user.principal, rec_type)
             return redirect(with_query(here, retention="kept"))
         number = int(days) if days.strip().isdigit() else -1
-        await run_in_threadpool(lake.retention.set, user.principal, rec_type, number)
+        kept = await run_in_threadpool(lake.retention.get, user.principal, rec_type)
+        rollup_days = kept.rollup_days if kept is not None else None  # set through the API; kept as it is
+        await run_in_threadpool(lake.retention.set, user.principal, rec_type, number, rollup_days)
     except Invalid as exc:
         return redirect(with_query(here, retention_error=exc.message))
     return redirect(with_query(here, retention="saved"))
