@@ -1,7 +1,9 @@
-"""What outbound streams cost ingest: durable single-record POSTs to a recType that three streams forward
-(a signed webhook, an MQTT broker, a NATS server) against POSTs to a recType that nothing forwards, on
-the same `sharelake serve` (its worker delivering), driven alternately by wrk. Then how far behind the
-streams fell: the largest lag seen during the load, and how long they took to drain after it.
+"""What outbound streams and alerts cost ingest (issue 17's "cost"): durable single-record POSTs to a
+recType that three streams forward (a signed webhook, an MQTT broker, a NATS server) and 100 threshold
+alerts judge, against POSTs to a recType that nothing consumes, on the same `sharelake serve` (its
+worker delivering and judging), driven alternately by wrk. Then how far behind the streams fell (the
+largest lag seen during the load, and how long they took to drain after it) and how long an alert took
+to open its incident after the record that tripped it.
 
 The webhook receiver is a threaded HTTP server in this process answering 204; Mosquitto (1883) and NATS
 (4222) are this machine's. A target that is not listening is left out, and the row says so.
@@ -25,6 +27,8 @@ from benchmarks.wrk import counter_script, need_wrk, wrk
 SECTION = "streams"
 TARGET_RATIO = 0.9
 TARGET_DRAIN_S = 5.0
+TARGET_ALERT_S = 2.0
+ALERTS = 100
 SECRET = "bench-signing-secret-0123456789"
 
 
@@ -72,6 +76,21 @@ def _lag(server: Server, token: str) -> int:
     return sum(int(obj["lag"]) for obj in answer.json()["objs"])
 
 
+def _alert_latency(server: Server, bearer: str, pipe: str) -> float:
+    """Seconds from a tripping record's acknowledgement to its incident being readable."""
+    posted = httpx.post(f"{server.url}/share/io.bench.streamed", json={"device": "hot-1", "temp": 500},
+                        headers={"Authorization": f"Bearer {pipe}"}, timeout=10)  # fmt: skip
+    posted.raise_for_status()
+    started = time.monotonic()
+    while time.monotonic() - started < 60:
+        answer = httpx.get(f"{server.url}/incidents", params={"status": "open", "perPage": "1"},
+                           headers={"Authorization": f"Bearer {bearer}"}, timeout=10)  # fmt: skip
+        if answer.json()["meta"]["totalCount"]:
+            return time.monotonic() - started
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
 def run(bench: Bench) -> list[Row]:
     need_wrk()
     opts = bench.options
@@ -96,9 +115,17 @@ def run(bench: Bench) -> list[Row]:
             bench.lake.streams.create(
                 owner.principal, {"name": f"bench {n}", "recType": "io.bench.streamed", "target": target}
             )
+        for n in range(ALERTS):  # above anything the load sends (temp 21.5): judged, never tripped
+            bench.lake.alerts.create(
+                owner.principal,
+                {"name": f"hot {n}", "recType": "io.bench.streamed", "kind": "threshold",
+                 "field": "data.temp", "above": 100 + n, "channels": []},
+            )  # fmt: skip
         allow = f"127.0.0.1:{hook.port},127.0.0.1:1883,127.0.0.1:4222"
         with bench.sharelake("streams", env={"SHARELAKE_ROBOT_HTTP_ALLOW": allow}) as server:
-            log(f"{bench.db.title}: streams — ingest with {len(targets)} streams against none")
+            log(
+                f"{bench.db.title}: streams — ingest with {len(targets)} streams and {ALERTS} alerts against none"
+            )
             if opts.warmup:
                 wrk(server.url + "/share/io.bench.unstreamed", script, opts.warmup, opts.connections)
             plain: list[float] = []
@@ -130,16 +157,19 @@ def run(bench: Bench) -> list[Row]:
                 while _lag(server, owner.bearer) and time.monotonic() - started < 120:
                     time.sleep(0.05)
                 drains.append(time.monotonic() - started)
+            alert_s = _alert_latency(server, owner.bearer, owner.pipe)
         delivered = hook.records
     kinds = ", ".join(t["type"] for t in targets)
     note = (
-        f"streams: {kinds}{'; not listening: ' + ', '.join(missing) if missing else ''}; runs with streams "
+        f"streams: {kinds}{'; not listening: ' + ', '.join(missing) if missing else ''}; runs with streams and alerts "
         f"{' / '.join(f'{r:,.0f}' for r in streamed)}, without {' / '.join(f'{r:,.0f}' for r in plain)} req/s; "
         f"webhook received {delivered:,} records"
     )
     return [
-        Row(SECTION, f"POST one record, {len(targets)} streams active", max(streamed), "req/s", max(plain),
-            "same server, no stream", ratio_at_least(TARGET_RATIO), note),
+        Row(SECTION, f"POST one record, {len(targets)} streams + {ALERTS} alerts active", max(streamed), "req/s",
+            max(plain), "same server, neither", ratio_at_least(TARGET_RATIO), note),
         Row(SECTION, "streams drained after the load", max(drains), "s", None, "", at_most(TARGET_DRAIN_S, "s"),
             f"largest lag seen during the load: {peak:,} records (summed over the streams)"),
+        Row(SECTION, "alert opened after its record", alert_s, "s", None, "", at_most(TARGET_ALERT_S, "s"),
+            f"a record tripping {ALERTS} threshold alerts, posted after the load; until GET /incidents shows it"),
     ]  # fmt: skip

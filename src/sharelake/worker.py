@@ -77,7 +77,7 @@ class Worker:
         loop = asyncio.get_running_loop()
 
         def events() -> int:
-            return self.process_once() + self._lake.robots.run_due() + self._lake.rollups.fold()
+            return self.process_once() + self._lake.robots.run_due() + self._lake.rollups.fold_due()
 
         def rounds(work: Callable[[], int], wake: threading.Event, what: str) -> None:
             while not stopping.is_set():

@@ -29,8 +29,9 @@ EXPECTED = {
     ("memory", "server peak RSS, ingest runs"),
     ("batch", "POST JSON arrays"),
     ("memory", "server peak RSS, batch runs"),
-    ("streams", "POST one record, N streams active"),
+    ("streams", "POST one record, N streams + N alerts active"),
     ("streams", "streams drained after the load"),
+    ("streams", "alert opened after its record"),
     *(
         ("reads", f"{who}: {read}{count}")
         for who in ("owner", "shared")

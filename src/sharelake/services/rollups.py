@@ -3,6 +3,7 @@ the worker's round that folds new records into them (`storage.rollups`)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import Engine
@@ -19,12 +20,14 @@ from sharelake.storage.tables import rollups as rollups_table
 from sharelake.storage.visibility import visible_in
 
 BATCH = 2000  # queued records folded per transaction: a bucket's records become one upsert row
+EVERY = 1.0  # seconds between the worker's folds while the queue is short of a batch
 
 
 class Rollups:
     def __init__(self, engine: Engine, sharing: Sharing) -> None:
         self._engine = engine
         self._sharing = sharing
+        self._next = 0.0  # monotonic time of the worker's next fold
 
     def read(
         self,
@@ -122,6 +125,17 @@ class Rollups:
         }
 
     # -- the worker's side -----------------------------------------------------------------------
+    def fold_due(self) -> int:
+        """The worker's round: `fold` at most once every `EVERY` seconds unless the last batch was full,
+        so under ingest the queue is folded in big batches (one upsert row per bucket, whatever the
+        records in it) rather than a transaction for every few records."""
+        now = time.monotonic()
+        if now < self._next:
+            return 0
+        done = self.fold()
+        self._next = now if done >= BATCH else now + EVERY
+        return done
+
     def fold(self) -> int:
         """Fold one batch of new records into the rollups; how many (0: none were waiting)."""
         with write_transaction(self._engine) as conn:
