@@ -32,6 +32,7 @@ from sharelake.services.alert_channels import Channels, check_channels, masked, 
 from sharelake.services.consumers import ALERT_KIND, Consumer, Consumers, Write, doc_data
 from sharelake.services.documents import Documents, Kind
 from sharelake.services.mail import Mailer
+from sharelake.services.streams import backoff_ms  # the same retry schedule as streams'
 from sharelake.storage import alerts as store
 from sharelake.storage import documents as doc_store
 from sharelake.storage.engine import write_transaction
@@ -39,16 +40,10 @@ from sharelake.storage.types import AnyRow
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 10  # then a notification is given up: about 17 minutes of retries at the backoff below
-MAX_BACKOFF_MS = 300_000
+MAX_ATTEMPTS = 10  # then a notification is given up: about 17 minutes of retries (backoff_ms)
 LEASE_MS = 60_000
 BATCH = 50
 SILENCE_EVERY = 1.0  # seconds between two looks for silent devices (the contract: at least every 5 s)
-
-
-def backoff_ms(attempts: int) -> int:
-    """How long a notification that failed its `attempts`-th time waits: 1 s, 2 s, 4 s … at most 5 min."""
-    return int(min(1000 * 2 ** max(attempts - 1, 0), MAX_BACKOFF_MS))
 
 
 class Alerts:
